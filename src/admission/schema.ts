@@ -1,0 +1,138 @@
+/**
+ * JSON schemas for what the webhook accepts and returns. Fastify validates the body with them
+ * before any handler runs, so a malformed review is a 400 and never reaches the policy.
+ */
+const gvk = {
+  type: 'object',
+  required: ['group', 'version', 'kind'],
+  properties: { group: { type: 'string' }, version: { type: 'string' }, kind: { type: 'string' } },
+} as const;
+
+const gvr = {
+  type: 'object',
+  required: ['group', 'version', 'resource'],
+  properties: { group: { type: 'string' }, version: { type: 'string' }, resource: { type: 'string' } },
+} as const;
+
+const kubernetesObject = { type: ['object', 'null'] } as const;
+
+export const admissionReviewRequestSchema = {
+  type: 'object',
+  required: ['apiVersion', 'kind', 'request'],
+  properties: {
+    apiVersion: { const: 'admission.k8s.io/v1' },
+    kind: { const: 'AdmissionReview' },
+    request: {
+      type: 'object',
+      required: ['uid', 'kind', 'resource', 'operation'],
+      properties: {
+        uid: { type: 'string', minLength: 1, maxLength: 256 },
+        kind: gvk,
+        resource: gvr,
+        subResource: { type: 'string' },
+        requestKind: gvk,
+        requestResource: gvr,
+        requestSubResource: { type: 'string' },
+        name: { type: 'string' },
+        namespace: { type: 'string' },
+        operation: { enum: ['CREATE', 'UPDATE', 'DELETE', 'CONNECT'] },
+        userInfo: { type: 'object' },
+        object: kubernetesObject,
+        oldObject: kubernetesObject,
+        dryRun: { type: 'boolean' },
+        options: kubernetesObject,
+      },
+    },
+  },
+} as const;
+
+export const admissionReviewResponseSchema = {
+  type: 'object',
+  required: ['apiVersion', 'kind', 'response'],
+  properties: {
+    apiVersion: { type: 'string' },
+    kind: { type: 'string' },
+    response: {
+      type: 'object',
+      required: ['uid', 'allowed'],
+      properties: {
+        uid: { type: 'string' },
+        allowed: { type: 'boolean' },
+        status: {
+          type: 'object',
+          properties: { code: { type: 'integer' }, message: { type: 'string' }, reason: { type: 'string' } },
+        },
+        patchType: { type: 'string' },
+        patch: { type: 'string' },
+        warnings: { type: 'array', items: { type: 'string' } },
+        auditAnnotations: { type: 'object', additionalProperties: { type: 'string' } },
+      },
+    },
+  },
+} as const;
+
+const stringArray = { type: 'array', items: { type: 'string' } } as const;
+
+const container = {
+  type: 'object',
+  required: ['name'],
+  properties: {
+    name: { type: 'string' },
+    image: { type: 'string' },
+    command: stringArray,
+    args: stringArray,
+    volumeMounts: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['name', 'mountPath'],
+        properties: { name: { type: 'string' }, mountPath: { type: 'string' } },
+      },
+    },
+    lifecycle: { type: 'object' },
+  },
+} as const;
+
+/**
+ * The parts of an apps/v1 StatefulSet the policy reads, with their API types. The API server
+ * only sends valid objects; this keeps a forged one from reaching the policy with wrong types.
+ */
+export const statefulSetSchema = {
+  type: 'object',
+  required: ['metadata'],
+  properties: {
+    apiVersion: { type: 'string' },
+    kind: { type: 'string' },
+    metadata: {
+      type: 'object',
+      properties: {
+        name: { type: 'string' },
+        namespace: { type: 'string' },
+        annotations: { type: 'object', additionalProperties: { type: 'string' } },
+      },
+    },
+    spec: {
+      type: 'object',
+      properties: {
+        replicas: { type: 'integer', minimum: 0 },
+        serviceName: { type: 'string' },
+        selector: { type: 'object' },
+        template: {
+          type: 'object',
+          properties: {
+            spec: {
+              type: 'object',
+              properties: {
+                containers: { type: 'array', items: container },
+                initContainers: { type: 'array', items: container },
+                volumes: { type: 'array', items: { type: 'object', required: ['name'] } },
+              },
+            },
+          },
+        },
+        volumeClaimTemplates: { type: 'array', items: { type: 'object' } },
+        persistentVolumeClaimRetentionPolicy: { type: 'object' },
+      },
+    },
+  },
+} as const;

@@ -1,0 +1,32 @@
+import type { V1StatefulSet } from '@kubernetes/client-node';
+import { type DatabaseEngine, engines } from '../engines/index.js';
+import type { DatabaseTarget } from './types.js';
+
+/**
+ * The database a StatefulSet runs, judged by the images of its regular containers only:
+ * init containers and sidecars such as exporters never make a StatefulSet a database.
+ */
+export function detectDatabase(
+  statefulSet: V1StatefulSet | undefined,
+  known: readonly DatabaseEngine[] = engines,
+): DatabaseTarget | undefined {
+  const containers = statefulSet?.spec?.template?.spec?.containers ?? [];
+  for (const engine of known) {
+    const containerIndex = containers.findIndex(
+      (c) => typeof c?.image === 'string' && engine.matchesImage(c.image),
+    );
+    const container = containers[containerIndex];
+    if (container) return { engine, container, containerIndex };
+  }
+  return undefined;
+}
+
+/** `spec.replicas` as the API server defaults it: unset means 1. */
+export function desiredReplicas(statefulSet: V1StatefulSet | undefined): number {
+  const replicas = statefulSet?.spec?.replicas;
+  return typeof replicas === 'number' ? replicas : 1;
+}
+
+export function describe(statefulSet: V1StatefulSet | undefined, namespace: string): string {
+  return `StatefulSet "${namespace}/${statefulSet?.metadata?.name ?? '(unnamed)'}"`;
+}

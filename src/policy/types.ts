@@ -1,0 +1,71 @@
+import type { V1Container, V1Service, V1StatefulSet } from '@kubernetes/client-node';
+import type { DatabaseEngine } from '../engines/index.js';
+
+export type Operation = 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';
+
+/** `enforce` denies, `warn` admits with a warning, `off` skips the rule. */
+export type RuleMode = 'enforce' | 'warn' | 'off';
+
+/** The rules a platform team can tune; ids appear in messages, metrics and configuration. */
+export const RULE_IDS = ['replica-set', 'headless-service', 'service-protection'] as const;
+export type RuleId = (typeof RULE_IDS)[number];
+
+export interface PolicySettings {
+  rules: Record<RuleId, RuleMode>;
+  /** What to do when the Kubernetes API cannot say whether the Service exists. */
+  lookupFailureMode: 'deny' | 'warn';
+  clusterDomain: string;
+  storage: { size: string; storageClassName?: string | undefined };
+}
+
+/** What the edge found when it looked up the Service named by `spec.serviceName`. */
+export type ServiceLookup =
+  | { outcome: 'found'; service: V1Service }
+  | { outcome: 'not-found' }
+  | { outcome: 'unavailable'; reason: string };
+
+/** A StatefulSet recognised as a database: the engine and the container that runs its server. */
+export interface DatabaseTarget {
+  engine: DatabaseEngine;
+  container: V1Container;
+  containerIndex: number;
+}
+
+export interface StatefulSetReview {
+  operation: Operation;
+  /** The request's namespace; `metadata.namespace` may be empty on CREATE. */
+  namespace: string;
+  object?: V1StatefulSet | undefined;
+  oldObject?: V1StatefulSet | undefined;
+}
+
+export interface Violation {
+  rule: RuleId;
+  /** What is wrong, in one sentence. */
+  problem: string;
+  /** The exact change that fixes it. */
+  fix: string;
+}
+
+export interface Decision {
+  allowed: boolean;
+  /** Violations of rules in `enforce` mode that caused a denial. */
+  violations: Violation[];
+  /** Short findings returned to the user as admission warnings. */
+  warnings: string[];
+  /** The denial message (empty when allowed). */
+  message: string;
+}
+
+export interface JsonPatchOperation {
+  op: 'add' | 'replace' | 'remove';
+  path: string;
+  value?: unknown;
+}
+
+export interface Mutation {
+  patch: JsonPatchOperation[];
+  warnings: string[];
+  /** What this mutation injected, as recorded in the annotation. */
+  injected: string[];
+}

@@ -1,0 +1,120 @@
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { KubeConfig, type V1Service } from '@kubernetes/client-node';
+
+export type Misbehaviour =
+  | { kind: 'none' }
+  | { kind: 'status'; code: number }
+  | { kind: 'hang' }
+  | { kind: 'delay'; ms: number };
+
+/**
+ * A real HTTP server that answers the Kubernetes API calls sts-guard makes for Services
+ * (GET one, LIST all, WATCH all), so tests drive the real @kubernetes/client-node client.
+ */
+export class LocalApiServer {
+  readonly services = new Map<string, V1Service>();
+  misbehaviour: Misbehaviour = { kind: 'none' };
+  /** Paths of the requests received, to tell cache hits from live GETs. */
+  readonly requests: string[] = [];
+  private server: Server;
+  private watchers = new Set<ServerResponse>();
+  private resourceVersion = 1;
+
+  constructor() {
+    this.server = createServer((req, res) => this.handle(req, res));
+  }
+
+  async start(): Promise<this> {
+    this.server.listen(0, '127.0.0.1');
+    await once(this.server, 'listening');
+    return this;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  kubeConfig(): KubeConfig {
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'local', server: this.url, skipTLSVerify: true }],
+      users: [{ name: 'sts-guard', token: 'test-token' }],
+      contexts: [{ name: 'local', cluster: 'local', user: 'sts-guard' }],
+      currentContext: 'local',
+    });
+    return kc;
+  }
+
+  /** Adds or replaces a Service and tells watchers, as the real API server would. */
+  put(service: V1Service): void {
+    const key = `${service.metadata?.namespace}/${service.metadata?.name}`;
+    const type = this.services.has(key) ? 'MODIFIED' : 'ADDED';
+    const object = {
+      ...service,
+      metadata: { ...service.metadata, resourceVersion: String(++this.resourceVersion) },
+    };
+    this.services.set(key, object);
+    for (const w of this.watchers) w.write(`${JSON.stringify({ type, object })}\n`);
+  }
+
+  async close(): Promise<void> {
+    for (const w of this.watchers) w.destroy();
+    this.server.closeAllConnections();
+    this.server.close();
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse) {
+    const url = new URL(req.url ?? '/', this.url);
+    this.requests.push(`${req.method} ${url.pathname}${url.searchParams.get('watch') ? '?watch' : ''}`);
+    const m = this.misbehaviour;
+    if (m.kind === 'hang') return; // never answers
+    if (m.kind === 'status') return this.status(res, m.code, 'injected failure');
+    const answer = () => this.answer(url, res);
+    if (m.kind === 'delay') setTimeout(answer, m.ms);
+    else answer();
+  }
+
+  private answer(url: URL, res: ServerResponse) {
+    const one = url.pathname.match(/^\/api\/v1\/namespaces\/([^/]+)\/services\/([^/]+)$/);
+    if (one) {
+      const service = this.services.get(`${one[1]}/${one[2]}`);
+      if (!service) return this.status(res, 404, `services "${one[2]}" not found`, 'NotFound');
+      return this.json(res, 200, service);
+    }
+    if (url.pathname === '/api/v1/services') {
+      if (url.searchParams.get('watch')) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.flushHeaders();
+        this.watchers.add(res);
+        res.on('close', () => this.watchers.delete(res));
+        return;
+      }
+      return this.json(res, 200, {
+        apiVersion: 'v1',
+        kind: 'ServiceList',
+        metadata: { resourceVersion: String(this.resourceVersion) },
+        items: [...this.services.values()],
+      });
+    }
+    return this.status(res, 404, `no route for ${url.pathname}`, 'NotFound');
+  }
+
+  private json(res: ServerResponse, code: number, body: unknown) {
+    res.writeHead(code, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  }
+
+  private status(res: ServerResponse, code: number, message: string, reason = 'InternalError') {
+    this.json(res, code, {
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message,
+      reason,
+      code,
+    });
+  }
+}
