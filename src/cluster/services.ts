@@ -1,10 +1,9 @@
 import type {
-  ConfigurationOptions,
   CoreV1Api,
   Informer,
   KubeConfig,
-  Middleware,
   ObjectCache,
+  ObservableMiddleware,
   V1Service,
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
@@ -101,22 +100,20 @@ export function createKubernetesServiceDirectory(
   }
 
   async function liveGet(namespace: string, name: string): Promise<ServiceLookup> {
-    const { api } = await getClient();
+    const { api, lib } = await getClient();
     const signal = AbortSignal.timeout(options.timeoutMs);
     // Aborts the HTTP request itself, so a slow API server does not pile up open sockets.
-    const abortAfterBudget: Middleware = {
-      pre: async (ctx) => {
+    const abortAfterBudget: ObservableMiddleware = {
+      pre: (ctx) => {
         ctx.setSignal(signal);
-        return ctx;
+        return new lib.Observable(Promise.resolve(ctx));
       },
-      post: async (ctx) => ctx,
+      post: (ctx) => new lib.Observable(Promise.resolve(ctx)),
     };
-    // The promise API takes promise middleware, though its declared type says observable.
-    const requestOptions = { middleware: [abortAfterBudget], middlewareMergeStrategy: 'append' };
     try {
       const service = await api.readNamespacedService(
         { name, namespace },
-        requestOptions as unknown as ConfigurationOptions,
+        { middleware: [abortAfterBudget], middlewareMergeStrategy: 'append' },
       );
       return { outcome: 'found', service };
     } catch (error) {

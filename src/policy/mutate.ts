@@ -23,8 +23,9 @@ function injectedBefore(statefulSet: V1StatefulSet | undefined): string[] {
 
 /** True when `mountPath` is `dataPath` or one of its parents (a mount at /data covers /data/db). */
 function covers(mountPath: string, dataPath: string): boolean {
-  const parent = mountPath.replace(/\/+$/, '');
-  return dataPath === mountPath || dataPath.startsWith(`${parent}/`) || parent === '';
+  const mount = mountPath.replace(/\/+$/, '');
+  const data = dataPath.replace(/\/+$/, '');
+  return mount === '' || data === mount || data.startsWith(`${mount}/`);
 }
 
 function dataMount(container: V1Container, dataPath: string) {

@@ -115,7 +115,7 @@ function softWarnings(statefulSet: V1StatefulSet, name: string): string[] {
   const replicas = desiredReplicas(statefulSet);
   if (replicas > 1 && replicas % 2 === 0) {
     warnings.push(
-      `${name}: ${replicas} replicas tolerate no more failures than ${replicas - 1}; use an odd number for a fault-tolerant majority.`,
+      `${name}: ${replicas} replicas survive ${(replicas - 2) / 2} member failure(s), no more than ${replicas - 1} would; use an odd number for a fault-tolerant majority.`,
     );
   }
   const retention = statefulSet.spec?.persistentVolumeClaimRetentionPolicy;

@@ -1,0 +1,103 @@
+import { pino } from 'pino';
+import t from 'tap';
+import { createKubernetesServiceDirectory } from '../../src/cluster/services.js';
+import { LocalApiServer } from '../support/apiserver.js';
+import { service } from '../support/fixtures.js';
+
+const log = pino({ level: 'silent' });
+
+async function until(condition: () => boolean, what: string) {
+  for (let i = 0; i < 200 && !condition(); i++) await new Promise((r) => setTimeout(r, 10));
+  if (!condition()) throw new Error(`timed out waiting for ${what}`);
+}
+
+t.test('a warm cache answers look-ups without asking the API server', async (t) => {
+  const api = await new LocalApiServer().start();
+  t.teardown(() => api.close());
+  api.put(service('mongodb-headless'));
+  const directory = createKubernetesServiceDirectory({
+    timeoutMs: 1000,
+    cache: true,
+    log,
+    kubeConfig: api.kubeConfig(),
+  });
+  t.teardown(() => directory.close());
+
+  const first = await directory.lookup('grade-submission', 'mongodb-headless');
+  t.equal(first.outcome, 'found', 'the first look-up goes live while the cache fills');
+  await until(() => directory.cacheWarm(), 'the cache to warm');
+  const gets = () => api.requests.filter((r) => r.startsWith('GET /api/v1/namespaces/')).length;
+  const before = gets();
+  const hit = await directory.lookup('grade-submission', 'mongodb-headless');
+  t.equal(hit.outcome, 'found');
+  t.equal(gets(), before, 'no live GET for a cached Service');
+});
+
+t.test('a cache miss falls back to a live GET: a Service created a moment ago is found', async (t) => {
+  const api = await new LocalApiServer().start();
+  t.teardown(() => api.close());
+  const directory = createKubernetesServiceDirectory({
+    timeoutMs: 1000,
+    cache: true,
+    log,
+    kubeConfig: api.kubeConfig(),
+  });
+  t.teardown(() => directory.close());
+  await directory.lookup('grade-submission', 'warm-up');
+  await until(() => directory.cacheWarm(), 'the cache to warm');
+
+  // Stored without telling the watch, as when the watch event has not arrived yet.
+  api.services.set('grade-submission/mongodb-headless', service('mongodb-headless'));
+  const found = await directory.lookup('grade-submission', 'mongodb-headless');
+  t.equal(found.outcome, 'found');
+  t.ok(api.requests.includes('GET /api/v1/namespaces/grade-submission/services/mongodb-headless'));
+});
+
+t.test('a Service that does not exist is not-found (HTTP 404), not a failure', async (t) => {
+  const api = await new LocalApiServer().start();
+  t.teardown(() => api.close());
+  const directory = createKubernetesServiceDirectory({
+    timeoutMs: 1000,
+    cache: false,
+    log,
+    kubeConfig: api.kubeConfig(),
+  });
+  t.same(await directory.lookup('grade-submission', 'nope'), { outcome: 'not-found' });
+});
+
+t.test('API errors become unavailable with a reason a user can act on', async (t) => {
+  const api = await new LocalApiServer().start();
+  t.teardown(() => api.close());
+  const directory = createKubernetesServiceDirectory({
+    timeoutMs: 300,
+    cache: false,
+    log,
+    kubeConfig: api.kubeConfig(),
+  });
+
+  api.misbehaviour = { kind: 'status', code: 403 };
+  const forbidden = await directory.lookup('grade-submission', 'mongodb-headless');
+  t.equal(forbidden.outcome, 'unavailable');
+  t.match(forbidden, { reason: /HTTP 403.*RBAC/ });
+
+  api.misbehaviour = { kind: 'hang' };
+  const slow = await directory.lookup('grade-submission', 'mongodb-headless');
+  t.match(slow, { outcome: 'unavailable', reason: 'did not answer within 300 ms' });
+});
+
+t.test('without any Kubernetes configuration, look-ups say so instead of failing obscurely', async (t) => {
+  const saved = { ...process.env };
+  t.teardown(() => {
+    process.env = saved;
+  });
+  process.env.KUBECONFIG = '/nonexistent/kubeconfig';
+  process.env.HOME = '/nonexistent-home';
+  delete process.env.KUBERNETES_SERVICE_HOST;
+  const directory = createKubernetesServiceDirectory({ timeoutMs: 500, cache: true, log });
+  t.teardown(() => directory.close());
+  const result = await directory.lookup('grade-submission', 'mongodb-headless');
+  t.match(result, {
+    outcome: 'unavailable',
+    reason: /no Kubernetes configuration found|could not be reached/,
+  });
+});
