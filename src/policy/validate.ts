@@ -103,7 +103,7 @@ function headlessServiceViolation(
         violation: {
           rule: 'headless-service',
           problem,
-          fix: 'retry once the Kubernetes API answers; if this persists, check the webhook RBAC (get/list/watch services) and its logs.',
+          fix: 'retry once sts-guard can reach the Kubernetes API (in-cluster ServiceAccount or KUBECONFIG) with get on services; see its logs.',
         },
       };
     }
