@@ -1,0 +1,54 @@
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import {
+  mutateReview,
+  type ReviewContext,
+  type ReviewResult,
+  validateReview,
+} from '../../admission/review.js';
+import { admissionReviewRequestSchema, admissionReviewResponseSchema } from '../../admission/schema.js';
+import { ADMISSION_API_VERSION, type AdmissionRequest, type AdmissionReview } from '../../admission/types.js';
+
+type Handler = (request: AdmissionRequest) => Promise<ReviewResult> | ReviewResult;
+
+function objectName(object: unknown): string {
+  const name = (object as { metadata?: { name?: unknown } } | null | undefined)?.metadata?.name;
+  return typeof name === 'string' ? name : '';
+}
+
+/** POST /validate and POST /mutate: AdmissionReview v1 in, AdmissionReview v1 out. */
+async function admission(app: FastifyInstance, context: ReviewContext) {
+  const route = (path: '/validate' | '/mutate', handler: Handler) =>
+    app.post<{ Body: AdmissionReview & { request: AdmissionRequest } }>(
+      path,
+      { schema: { body: admissionReviewRequestSchema, response: { 200: admissionReviewResponseSchema } } },
+      async (req) => {
+        const started = process.hrtime.bigint();
+        const review = req.body.request;
+        const result = await handler(review);
+        req.log.info(
+          {
+            webhook: path.slice(1),
+            uid: review.uid,
+            kind: `${review.kind.group || 'core'}/${review.kind.version}/${review.kind.kind}`,
+            subResource: review.subResource,
+            object: `${review.namespace ?? ''}/${review.name || objectName(review.object) || objectName(review.oldObject)}`,
+            operation: review.operation,
+            dryRun: review.dryRun ?? false,
+            verdict: result.verdict,
+            rules: result.rules.length > 0 ? result.rules : undefined,
+            lookup: result.lookup,
+            warnings: result.response.warnings?.length ?? 0,
+            durationMs: Number(process.hrtime.bigint() - started) / 1e6,
+          },
+          'admission review',
+        );
+        return { apiVersion: ADMISSION_API_VERSION, kind: 'AdmissionReview', response: result.response };
+      },
+    );
+
+  route('/validate', (request) => validateReview(request, context));
+  route('/mutate', (request) => mutateReview(request, context));
+}
+
+export const admissionPlugin = fp(admission, { name: 'sts-guard-admission' });
