@@ -78,11 +78,16 @@ function headlessServiceViolation(
     case 'found': {
       const clusterIP = outcome.service.spec?.clusterIP;
       if (clusterIP === 'None') return {};
+      const yaml = headlessServiceYaml(statefulSet, target, serviceName, namespace);
+      // A manifest without clusterIP only needs the field; a live Service's clusterIP is immutable.
+      const fix = clusterIP
+        ? `clusterIP cannot be changed in place: delete Service "${serviceName}" and create it headless:\n${yaml}`
+        : `add clusterIP: None to Service "${serviceName}" (if it already exists, clusterIP cannot change in place: delete and recreate it):\n${yaml}`;
       return {
         violation: {
           rule: 'headless-service',
-          problem: `spec.serviceName "${serviceName}" names a Service with clusterIP ${clusterIP ?? '(unset)'}; members need a headless Service (clusterIP: None) for stable DNS.`,
-          fix: `clusterIP cannot be changed in place: delete Service "${serviceName}" and create it headless:\n${headlessServiceYaml(statefulSet, target, serviceName, namespace)}`,
+          problem: `spec.serviceName "${serviceName}" names a Service with clusterIP ${clusterIP ?? '(unset, so one is allocated)'}; members need a headless Service (clusterIP: None) for stable DNS.`,
+          fix,
         },
       };
     }

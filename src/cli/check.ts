@@ -1,0 +1,129 @@
+import type { V1StatefulSet } from '@kubernetes/client-node';
+import { Ajv } from 'ajv';
+import jsonpatch from 'fast-json-patch';
+import type { ServiceDirectory } from '../admission/review.js';
+import { statefulSetSchema } from '../admission/schema.js';
+import {
+  detectDatabase,
+  headlessServiceToLookUp,
+  type JsonPatchOperation,
+  mutateStatefulSet,
+  type PolicySettings,
+  type StatefulSetReview,
+  type Violation,
+  validateStatefulSet,
+} from '../policy/index.js';
+import { InputError } from './errors.js';
+import type { Manifest, ManifestObject } from './input.js';
+import { namespaceOf } from './services.js';
+
+export interface CheckOptions {
+  settings: PolicySettings;
+  /** Where objects without metadata.namespace land, as kubectl's --namespace. */
+  defaultNamespace: string;
+  /** Answers the headless-Service look-up: the Services of the input, or the cluster. */
+  services: ServiceDirectory;
+}
+
+/** What the API server would make of one StatefulSet of the input. */
+export interface StatefulSetCheck {
+  /** `file:line`, or the kustomization directory it was rendered from. */
+  source: string;
+  kind: 'StatefulSet';
+  namespace: string;
+  name: string;
+  /** The engine id (`mongodb`) when sts-guard recognises a database, else undefined: nothing to check. */
+  database: string | undefined;
+  allowed: boolean;
+  violations: Violation[];
+  /** The warnings kubectl would print: the mutating webhook's, then the validating webhook's. */
+  warnings: string[];
+  /** The mutating webhook's JSON Patch. */
+  patch: JsonPatchOperation[];
+  /** What the patch injects, as recorded in the sts-guard.io/injected annotation. */
+  injected: string[];
+  /** The StatefulSet after the patch: what the validating webhook judged and what would be stored. */
+  mutated: V1StatefulSet;
+}
+
+export interface CheckReport {
+  statefulSets: StatefulSetCheck[];
+  /** Objects of other kinds, which sts-guard lets through without looking. */
+  passedThrough: number;
+}
+
+const ajv = new Ajv({ allErrors: false, strict: false });
+// The shape the webhook accepts (the API server's own validation guarantees it there).
+const isStatefulSet = ajv.compile<V1StatefulSet>(statefulSetSchema);
+
+/** `apps/v1` today; any version of the apps group is the same resource to the webhook's rules. */
+export const isStatefulSetManifest = (object: Manifest): boolean =>
+  object.kind === 'StatefulSet' &&
+  typeof object.apiVersion === 'string' &&
+  object.apiVersion.startsWith('apps/');
+
+const sourceOf = (m: ManifestObject) => (m.line === undefined ? m.source : `${m.source}:${m.line}`);
+
+/** Applies a patch the way the API server does: every operation must apply, or none. */
+const applied = (object: V1StatefulSet, patch: JsonPatchOperation[]): V1StatefulSet =>
+  jsonpatch.applyPatch(structuredClone(object), patch as jsonpatch.Operation[], true, false).newDocument;
+
+/**
+ * One StatefulSet through the webhook's policy, in the API server's order: the mutating webhook's
+ * patch is applied first, then the validating webhook judges the mutated object, after the
+ * Service look-up the policy asks for. Checked as a CREATE: what a new environment would see.
+ */
+export async function checkStatefulSet(
+  statefulSet: V1StatefulSet,
+  namespace: string,
+  options: Pick<CheckOptions, 'settings' | 'services'>,
+): Promise<Omit<StatefulSetCheck, 'source'>> {
+  const { settings, services } = options;
+  const review: StatefulSetReview = { operation: 'CREATE', namespace, object: statefulSet };
+  const mutation = mutateStatefulSet(review, settings);
+  const mutated = applied(statefulSet, mutation.patch);
+
+  const validated: StatefulSetReview = { ...review, object: mutated };
+  const serviceName = headlessServiceToLookUp(validated, settings);
+  const lookup = serviceName ? await services.lookup(namespace, serviceName) : undefined;
+  const decision = validateStatefulSet(validated, settings, lookup);
+
+  return {
+    kind: 'StatefulSet',
+    namespace,
+    name: statefulSet.metadata?.name ?? '',
+    database: detectDatabase(statefulSet)?.engine.id,
+    allowed: decision.allowed,
+    violations: decision.violations,
+    warnings: [...mutation.warnings, ...decision.warnings],
+    patch: mutation.patch,
+    injected: mutation.injected,
+    mutated,
+  };
+}
+
+/**
+ * Every StatefulSet of the input, checked; every other object passed through. A StatefulSet of a
+ * shape the API server would reject is an input error, reported with all others of its kind.
+ */
+export async function checkManifests(
+  manifests: readonly ManifestObject[],
+  options: CheckOptions,
+): Promise<CheckReport> {
+  const candidates = manifests.filter((m) => isStatefulSetManifest(m.object));
+  const malformed: string[] = [];
+  for (const m of candidates) {
+    if (isStatefulSet(m.object)) continue;
+    const why = ajv.errorsText(isStatefulSet.errors, { dataVar: 'object' });
+    malformed.push(`${sourceOf(m)}: not a valid apps/v1 StatefulSet: ${why}`);
+  }
+  if (malformed.length > 0) throw new InputError(malformed.join('\n'));
+
+  const statefulSets: StatefulSetCheck[] = [];
+  for (const m of candidates) {
+    const namespace = namespaceOf(m.object, options.defaultNamespace);
+    const check = await checkStatefulSet(m.object as V1StatefulSet, namespace, options);
+    statefulSets.push({ source: sourceOf(m), ...check });
+  }
+  return { statefulSets, passedThrough: manifests.length - candidates.length };
+}

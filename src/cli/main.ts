@@ -1,0 +1,175 @@
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import type { ServiceDirectory } from '../admission/review.js';
+import { createKubernetesServiceDirectory, type KubernetesServiceDirectory } from '../cluster/services.js';
+import { loadConfig } from '../config.js';
+import { checkManifests } from './check.js';
+import { InputError, UsageError } from './errors.js';
+import { formatJson, formatTable } from './format.js';
+import { readManifests } from './input.js';
+import { clusterThenInput, inputServiceDirectory } from './services.js';
+
+/** 0: every StatefulSet admitted; 1: at least one denied; 2: bad usage or unreadable input. */
+export const EXIT_ADMITTED = 0;
+export const EXIT_DENIED = 1;
+export const EXIT_ERROR = 2;
+
+const USAGE = `Usage: sts-guard check [options] <file|dir|->...
+
+Runs the sts-guard admission policy offline on Kubernetes manifests, exactly as the webhook
+would on a CREATE: the mutating webhook's patch first, then the validating webhook's rules on
+the mutated StatefulSet. Objects of other kinds pass through silently.
+
+Inputs:
+  file             multi-document YAML or JSON (kind: List is unpacked)
+  dir              rendered with kustomize when it holds a kustomization.yaml, else every
+                   *.yaml, *.yml and *.json in it and below
+  -                standard input, e.g. kustomize build overlays/prod | sts-guard check -
+
+Options:
+  -o, --output <table|json>  output format (default: table)
+      --show-mutation        print the JSON Patch the webhook would apply and the resulting YAML
+      --cluster              look headless Services up in the cluster of the current kubeconfig
+                             (KUBECONFIG or ~/.kube/config); a Service the cluster lacks counts
+                             when the input creates it. Default: only the Services in the input
+  -n, --namespace <name>     namespace of objects without metadata.namespace (default: default)
+  -h, --help                 show this help
+  -v, --version              show the version
+
+Rules and settings come from the same environment variables as the webhook
+(RULE_REPLICA_SET, RULE_HEADLESS_SERVICE, LOOKUP_FAILURE_MODE, LOOKUP_TIMEOUT_MS, CLUSTER_DOMAIN,
+STORAGE_SIZE, STORAGE_CLASS).
+
+Exit codes: 0 all admitted (warnings allowed), 1 a StatefulSet would be denied,
+2 bad usage or unreadable input.
+`;
+
+const options = {
+  output: { type: 'string', short: 'o', default: 'table' },
+  'show-mutation': { type: 'boolean', default: false },
+  cluster: { type: 'boolean', default: false },
+  namespace: { type: 'string', short: 'n', default: 'default' },
+  help: { type: 'boolean', short: 'h', default: false },
+  version: { type: 'boolean', short: 'v', default: false },
+} as const;
+
+interface CheckCommand {
+  inputs: string[];
+  output: 'table' | 'json';
+  showMutation: boolean;
+  cluster: boolean;
+  namespace: string;
+}
+
+type Command = { name: 'help' } | { name: 'version' } | ({ name: 'check' } & CheckCommand);
+
+function parseFlags(argv: string[]) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (error) {
+    // Unknown flags and missing values: node's message names the flag.
+    throw new UsageError((error as Error).message);
+  }
+}
+
+function parseCommand(argv: string[]): Command {
+  const { values, positionals } = parseFlags(argv);
+  if (values.help) return { name: 'help' };
+  if (values.version) return { name: 'version' };
+  const [command, ...inputs] = positionals;
+  if (command === undefined) throw new UsageError('no command given; the command is "check"');
+  if (command !== 'check') throw new UsageError(`unknown command "${command}"; the command is "check"`);
+  if (inputs.length === 0) throw new UsageError('no input given: name files, directories, or - for stdin');
+  if (values.output !== 'table' && values.output !== 'json') {
+    throw new UsageError(`--output must be table or json, not "${values.output}"`);
+  }
+  if (values.namespace === '') throw new UsageError('--namespace must not be empty');
+  return {
+    name: 'check',
+    inputs,
+    output: values.output,
+    showMutation: values['show-mutation'],
+    cluster: values.cluster,
+    namespace: values.namespace,
+  };
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function version(): Promise<string> {
+  // dist/cli/main.js and src/cli/main.ts both sit two levels below package.json
+  const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8'));
+  return String(pkg.version);
+}
+
+async function check(command: CheckCommand): Promise<number> {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig(process.env);
+  } catch (error) {
+    throw new UsageError(`invalid configuration: ${(error as Error).message}`);
+  }
+  const manifests = await readManifests(command.inputs, readStdin);
+  const fromInput = inputServiceDirectory(
+    manifests.map((m) => m.object),
+    command.namespace,
+  );
+
+  let cluster: KubernetesServiceDirectory | undefined;
+  let services: ServiceDirectory = fromInput;
+  if (command.cluster) {
+    // Loaded before any look-up starts its budget: the CLI has no admission deadline to meet, and
+    // the client library alone can take a good part of LOOKUP_TIMEOUT_MS to import on a busy runner.
+    await import('@kubernetes/client-node');
+    // Logs go to stderr so that stdout stays the report (and valid JSON with --output json).
+    const log = pino({ level: 'warn', base: { service: 'sts-guard-cli' } }, pino.destination(2));
+    cluster = createKubernetesServiceDirectory({ timeoutMs: config.lookup.timeoutMs, cache: false, log });
+    services = clusterThenInput(cluster, fromInput);
+  }
+
+  try {
+    const report = await checkManifests(manifests, {
+      settings: config.policy,
+      defaultNamespace: command.namespace,
+      services,
+    });
+    const format = command.output === 'json' ? formatJson : formatTable;
+    process.stdout.write(format(report, { showMutation: command.showMutation }));
+    return report.statefulSets.every((c) => c.allowed) ? EXIT_ADMITTED : EXIT_DENIED;
+  } finally {
+    cluster?.close();
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  try {
+    const command = parseCommand(argv);
+    switch (command.name) {
+      case 'help':
+        process.stdout.write(USAGE);
+        return EXIT_ADMITTED;
+      case 'version':
+        process.stdout.write(`${await version()}\n`);
+        return EXIT_ADMITTED;
+      case 'check':
+        return await check(command);
+    }
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`sts-guard: ${error.message}\nRun "sts-guard check --help" for usage.\n`);
+    } else if (error instanceof InputError) {
+      process.stderr.write(`sts-guard: cannot check the input:\n${error.message}\n`);
+    } else {
+      process.stderr.write(`sts-guard: ${error instanceof Error ? (error.stack ?? error.message) : error}\n`);
+    }
+    return EXIT_ERROR;
+  }
+}
+
+// exitCode, not exit(): stdout may be a pipe that is still draining the report.
+process.exitCode = await main(process.argv.slice(2));

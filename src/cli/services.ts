@@ -1,0 +1,50 @@
+import type { V1Service } from '@kubernetes/client-node';
+import type { ServiceDirectory } from '../admission/review.js';
+import type { ServiceLookup } from '../policy/index.js';
+import type { Manifest } from './input.js';
+
+export const isServiceManifest = (object: Manifest): object is Manifest & V1Service =>
+  object.kind === 'Service' && object.apiVersion === 'v1';
+
+/** The namespace an object lands in: its own, else the one kubectl would use (`--namespace`). */
+export function namespaceOf(object: Manifest, defaultNamespace: string): string {
+  const namespace = (object.metadata as { namespace?: unknown } | undefined)?.namespace;
+  return typeof namespace === 'string' && namespace !== '' ? namespace : defaultNamespace;
+}
+
+/**
+ * The Services of the input as a directory: what the webhook would find if the whole input were
+ * applied, Services first (as Argo CD's sync order and the bundle's sync waves do).
+ */
+export function inputServiceDirectory(
+  objects: readonly Manifest[],
+  defaultNamespace: string,
+): ServiceDirectory {
+  const services = new Map<string, V1Service>();
+  for (const object of objects) {
+    const name = (object.metadata as { name?: unknown } | undefined)?.name;
+    if (isServiceManifest(object) && typeof name === 'string') {
+      services.set(`${namespaceOf(object, defaultNamespace)}/${name}`, object);
+    }
+  }
+  return {
+    async lookup(namespace, name): Promise<ServiceLookup> {
+      const service = services.get(`${namespace}/${name}`);
+      return service ? { outcome: 'found', service } : { outcome: 'not-found' };
+    },
+  };
+}
+
+/**
+ * The live cluster first; a Service it lacks counts when the input creates it, since it is created
+ * in the same apply. A Service the cluster has wins: clusterIP is immutable, so the input cannot
+ * turn an existing ClusterIP Service headless. An unreachable cluster stays unavailable.
+ */
+export function clusterThenInput(cluster: ServiceDirectory, input: ServiceDirectory): ServiceDirectory {
+  return {
+    async lookup(namespace, name) {
+      const live = await cluster.lookup(namespace, name);
+      return live.outcome === 'not-found' ? input.lookup(namespace, name) : live;
+    },
+  };
+}
