@@ -234,11 +234,17 @@ t.test('warnings stay within the length the API server passes on untruncated', a
   for (const w of d.warnings) t.ok(w.length <= 256, `${w.length} chars: ${w}`);
 });
 
-t.test('a Service manifest without clusterIP is not headless; the fix is to add clusterIP: None', async (t) => {
-  const manifest = service('mongodb-headless');
-  delete manifest.spec?.clusterIP;
-  const d = validateStatefulSet(create(replicaSet()), defaultSettings(), { outcome: 'found', service: manifest });
-  t.equal(d.allowed, false);
-  t.match(d.message, 'clusterIP (unset, so one is allocated)');
-  t.match(d.message, 'add clusterIP: None to Service "mongodb-headless"');
-});
+t.test(
+  'a Service manifest without clusterIP is not headless; the fix is to add clusterIP: None',
+  async (t) => {
+    const manifest = service('mongodb-headless');
+    delete manifest.spec?.clusterIP;
+    const d = validateStatefulSet(create(replicaSet()), defaultSettings(), {
+      outcome: 'found',
+      service: manifest,
+    });
+    t.equal(d.allowed, false);
+    t.match(d.message, 'clusterIP (unset, so one is allocated)');
+    t.match(d.message, 'add clusterIP: None to Service "mongodb-headless"');
+  },
+);
