@@ -1,0 +1,327 @@
+/**
+ * What a mongod answers to the commands the bootstrap hook sends, modelled on the server's
+ * replication code (error codes and messages as mongod 4.4–7.0 return them). Pure over the
+ * cluster value: the fake shell loads it, calls `serverCommand`, and saves it.
+ */
+import {
+  type MemberConfig,
+  memberWithDefaults,
+  type ReplicaSetConfig,
+  type SimulatedCluster,
+  type SimulatedMember,
+} from './cluster.js';
+
+export type CommandResult = Record<string, unknown> & { ok: 0 | 1 };
+
+const MAX_VOTING_MEMBERS = 7;
+const MAX_MEMBERS = 50;
+
+export const ErrorCodes = {
+  Unauthorized: 13,
+  AlreadyInitialized: 23,
+  CommandNotFound: 59,
+  NodeNotFound: 74,
+  NoReplicationEnabled: 76,
+  InvalidReplicaSetConfig: 93,
+  NotYetInitialized: 94,
+  NewReplicaSetConfigurationIncompatible: 103,
+  NotWritablePrimary: 10107,
+} as const;
+
+const codeNames = Object.fromEntries(Object.entries(ErrorCodes).map(([name, code]) => [code, name]));
+
+function failure(code: number, errmsg: string): CommandResult {
+  return { ok: 0, errmsg, code, codeName: codeNames[code] ?? 'UnknownError' };
+}
+
+const member = (cluster: SimulatedCluster, host: string) => cluster.members.find((m) => m.host === host);
+
+/** Why a connection to `host` fails, or undefined when mongod there accepts it. */
+export function connectionFailure(cluster: SimulatedCluster, host: string): string | undefined {
+  const target = member(cluster, host);
+  if (!target?.resolves) return `HostNotFound: Could not find address for ${host}`;
+  if (!target.up) return `Connection refused: ${host}`;
+  return undefined;
+}
+
+/** The config mongod has loaded, or null while it has none (empty data dir, or still starting up). */
+function loadedConfig(m: SimulatedMember): ReplicaSetConfig | null {
+  return m.startingUp > 0 ? null : m.config;
+}
+
+const isInConfig = (config: ReplicaSetConfig | null, host: string) =>
+  config?.members.some((c) => c.host === host) ?? false;
+
+/** Advances an election in progress by one isMaster answer. */
+function tickElection(cluster: SimulatedCluster): void {
+  if (!cluster.election) return;
+  cluster.election.remainingIsMasterCalls -= 1;
+  if (cluster.election.remainingIsMasterCalls <= 0) {
+    cluster.primary = cluster.election.winner;
+    cluster.election = null;
+  }
+}
+
+function isMaster(cluster: SimulatedCluster, self: SimulatedMember): CommandResult {
+  tickElection(cluster);
+  if (!self.replSetName) return { ismaster: true, maxWireVersion: 9, ok: 1 };
+  const config = loadedConfig(self);
+  if (!config || !isInConfig(config, self.host)) {
+    return {
+      ismaster: false,
+      secondary: false,
+      info: 'Does not have a valid replica set config',
+      isreplicaset: true,
+      maxWireVersion: 9,
+      ok: 1,
+    };
+  }
+  const primary = cluster.primary && isInConfig(config, cluster.primary) ? cluster.primary : undefined;
+  const visible = config.members.filter((m) => !m.hidden && !m.arbiterOnly);
+  return {
+    hosts: visible.filter((m) => m.priority > 0).map((m) => m.host),
+    passives: visible.filter((m) => m.priority === 0).map((m) => m.host),
+    setName: config._id,
+    setVersion: config.version,
+    ismaster: primary === self.host,
+    secondary: primary !== self.host,
+    ...(primary ? { primary } : {}),
+    me: self.host,
+    maxWireVersion: 9,
+    ok: 1,
+  };
+}
+
+function replSetGetStatus(cluster: SimulatedCluster, self: SimulatedMember): CommandResult {
+  if (!self.replSetName) return failure(ErrorCodes.NoReplicationEnabled, 'not running with --replSet');
+  if (self.auth) return failure(ErrorCodes.Unauthorized, 'command replSetGetStatus requires authentication');
+  if (self.startingUp > 0) {
+    self.startingUp -= 1;
+    return failure(ErrorCodes.NotYetInitialized, 'no replset config has been received');
+  }
+  const config = self.config;
+  if (!config) return failure(ErrorCodes.NotYetInitialized, 'no replset config has been received');
+  if (!isInConfig(config, self.host)) {
+    return failure(
+      ErrorCodes.InvalidReplicaSetConfig,
+      'Our replica set config is invalid or we are not a member of it',
+    );
+  }
+  return {
+    set: config._id,
+    myState: cluster.primary === self.host ? 1 : 2,
+    members: config.members.map((m) => ({
+      _id: m._id,
+      name: m.host,
+      stateStr: cluster.primary === m.host ? 'PRIMARY' : 'SECONDARY',
+    })),
+    ok: 1,
+  };
+}
+
+function replSetGetConfig(self: SimulatedMember): CommandResult {
+  if (self.auth) return failure(ErrorCodes.Unauthorized, 'command replSetGetConfig requires authentication');
+  const config = loadedConfig(self);
+  if (!config) return failure(ErrorCodes.NotYetInitialized, 'no replset config has been received');
+  // newlyAdded is internal: hidden from replSetGetConfig, refused by replSetReconfig.
+  const shown = structuredClone(config);
+  for (const m of shown.members) delete m.newlyAdded;
+  return { config: shown, ok: 1 };
+}
+
+const MEMBER_FIELDS = new Set([
+  '_id',
+  'host',
+  'arbiterOnly',
+  'buildIndexes',
+  'hidden',
+  'priority',
+  'tags',
+  'secondaryDelaySecs',
+  'votes',
+]);
+
+/** The checks `ReplSetConfig::validate` makes, as far as the hook's configs can violate them. */
+function parseConfig(
+  raw: unknown,
+  replSetName: string,
+  verb: 'initiate' | 'reconfigure',
+): { config: ReplicaSetConfig } | { error: CommandResult } {
+  const invalid = (errmsg: string) => ({ error: failure(ErrorCodes.InvalidReplicaSetConfig, errmsg) });
+  if (typeof raw !== 'object' || raw === null) return invalid('config must be an object');
+  const given = raw as Record<string, unknown>;
+  if (given._id !== replSetName) {
+    return invalid(
+      `Attempting to ${verb} a replica set with name ${String(given._id)}, but command line reports ${replSetName}; rejecting`,
+    );
+  }
+  if (!Array.isArray(given.members) || given.members.length === 0) {
+    return invalid('Replica set configuration must contain at least one member');
+  }
+  if (given.members.length > MAX_MEMBERS) {
+    return invalid(
+      `Replica set configuration contains ${given.members.length} members, but must be at most 50`,
+    );
+  }
+  const members: MemberConfig[] = [];
+  for (const entry of given.members as Record<string, unknown>[]) {
+    for (const field of Object.keys(entry)) {
+      if (field === 'newlyAdded')
+        return invalid('Cannot provide newlyAdded field to member config during reconfig');
+      if (!MEMBER_FIELDS.has(field))
+        return invalid(`Unexpected field ${field} in replica set member configuration`);
+    }
+    if (!Number.isInteger(entry._id) || (entry._id as number) < 0)
+      return invalid('member _id must be a non-negative integer');
+    if (typeof entry.host !== 'string' || !/^[^:]+:\d+$/.test(entry.host)) {
+      return invalid(`member host must be "host:port", not ${JSON.stringify(entry.host)}`);
+    }
+    const m = memberWithDefaults(entry as Partial<MemberConfig> & { _id: number; host: string });
+    if (m.votes !== 0 && m.votes !== 1) return invalid(`votes must be 0 or 1, not ${m.votes}`);
+    if (m.votes === 0 && m.priority !== 0) return invalid('priority must be 0 when non-voting (votes:0)');
+    if (members.some((o) => o._id === m._id))
+      return invalid(`Found two member configurations with same _id field, members.${m._id}`);
+    if (members.some((o) => o.host === m.host))
+      return invalid(`Found two member configurations with same host field, ${m.host}`);
+    members.push(m);
+  }
+  const voters = members.filter((m) => m.votes > 0).length;
+  if (voters < 1 || voters > MAX_VOTING_MEMBERS) {
+    return invalid(
+      `Replica set configuration contains ${voters} voting members, but must be at least 1 and no more than ${MAX_VOTING_MEMBERS}`,
+    );
+  }
+  const version = given.version === undefined ? 1 : Number(given.version);
+  if (!Number.isInteger(version) || version < 1)
+    return invalid('version field value must be a positive integer');
+  return { config: { _id: replSetName, version, term: 0, protocolVersion: 1, members } };
+}
+
+/** A new config reaches every running member it lists by heartbeat; the simulation delivers it at once. */
+function deliverByHeartbeat(cluster: SimulatedCluster, config: ReplicaSetConfig): void {
+  for (const m of cluster.members) {
+    if (m.up && m.replSetName === config._id && isInConfig(config, m.host)) {
+      m.config = structuredClone(config);
+      m.startingUp = 0;
+    }
+  }
+}
+
+const reachable = (cluster: SimulatedCluster, host: string) => connectionFailure(cluster, host) === undefined;
+
+function replSetInitiate(cluster: SimulatedCluster, self: SimulatedMember, raw: unknown): CommandResult {
+  if (!self.replSetName)
+    return failure(ErrorCodes.NoReplicationEnabled, 'This node was not started with replication enabled.');
+  if (self.auth) return failure(ErrorCodes.Unauthorized, 'command replSetInitiate requires authentication');
+  if (self.config || self.startingUp > 0)
+    return failure(ErrorCodes.AlreadyInitialized, 'already initialized');
+  const parsed = parseConfig(raw, self.replSetName, 'initiate');
+  if ('error' in parsed) return parsed.error;
+  const config = { ...parsed.config, term: 1 };
+  if (!isInConfig(config, self.host)) {
+    return failure(
+      ErrorCodes.InvalidReplicaSetConfig,
+      `No host described in new configuration with {version: ${config.version}, term: 0} for replica set ${config._id} maps to this node`,
+    );
+  }
+  // replSetInitiate's quorum check needs every proposed member up and without a config of its own.
+  for (const m of config.members) {
+    const peer = member(cluster, m.host);
+    if (m.host === self.host) continue;
+    if (!peer || !reachable(cluster, m.host) || peer.config || peer.replSetName !== config._id) {
+      return failure(
+        ErrorCodes.NodeNotFound,
+        `replSetInitiate quorum check failed because not all proposed set members responded affirmatively: ${m.host} failed`,
+      );
+    }
+  }
+  self.config = config;
+  deliverByHeartbeat(cluster, config);
+  if (cluster.electionDelay > 0) {
+    cluster.primary = null;
+    cluster.election = { winner: self.host, remainingIsMasterCalls: cluster.electionDelay };
+  } else {
+    cluster.primary = self.host;
+  }
+  return { ok: 1 };
+}
+
+function replSetReconfig(cluster: SimulatedCluster, self: SimulatedMember, raw: unknown): CommandResult {
+  if (!self.replSetName) return failure(ErrorCodes.NoReplicationEnabled, 'not running with --replSet');
+  if (self.auth) return failure(ErrorCodes.Unauthorized, 'command replSetReconfig requires authentication');
+  const current = loadedConfig(self);
+  if (!current) return failure(ErrorCodes.NotYetInitialized, 'no replset config has been received');
+  if (cluster.primary !== self.host) {
+    return failure(
+      ErrorCodes.NotWritablePrimary,
+      'New config is rejected :: caused by :: replSetReconfig should only be run on a writable PRIMARY. Current state SECONDARY;',
+    );
+  }
+  const parsed = parseConfig(raw, self.replSetName, 'reconfigure');
+  if ('error' in parsed) return parsed.error;
+  const next = { ...parsed.config, term: current.term };
+  const incompatible = (errmsg: string) => failure(ErrorCodes.NewReplicaSetConfigurationIncompatible, errmsg);
+  if (next.version <= current.version) {
+    return incompatible(
+      `New replica set configuration version must be greater than old, but ${next.version} is not greater than ${current.version} for replica set ${next._id}`,
+    );
+  }
+  for (const m of next.members) {
+    const old = current.members.find((o) => o.host === m.host);
+    if (old && old._id !== m._id) {
+      return incompatible(
+        `New and old configurations both have members with host of ${m.host} but in the new configuration the _id field is ${m._id} and in the old configuration it is ${old._id} for replica set ${next._id}`,
+      );
+    }
+  }
+  // Safe reconfig (4.4+): at most one voting member added or removed per reconfig.
+  const voters = (c: ReplicaSetConfig) => new Set(c.members.filter((m) => m.votes > 0).map((m) => m.host));
+  const before = voters(current);
+  const after = voters(next);
+  const changed =
+    [...after].filter((h) => !before.has(h)).length + [...before].filter((h) => !after.has(h)).length;
+  if (changed > 1) return incompatible('Rejecting reconfig that adds or removes more than one voting member');
+  // Quorum check: a majority of the new config's voting members must answer heartbeats.
+  const answering = [...after].filter((h) => reachable(cluster, h)).length;
+  if (answering <= after.size / 2) {
+    return failure(
+      ErrorCodes.NodeNotFound,
+      `Quorum check failed because not enough voting nodes responded; required ${Math.floor(after.size / 2) + 1} but only ${answering} responded`,
+    );
+  }
+  for (const m of next.members) {
+    if (m.votes > 0 && !before.has(m.host)) m.newlyAdded = true;
+  }
+  self.config = next;
+  deliverByHeartbeat(cluster, next);
+  return { ok: 1 };
+}
+
+/** mongod's answer to `command` sent to the member at `host` (a connection to it exists). */
+export function serverCommand(
+  cluster: SimulatedCluster,
+  host: string,
+  command: Record<string, unknown>,
+): CommandResult {
+  const self = member(cluster, host);
+  if (!self) throw new Error(`no simulated member ${host}`);
+  const name = Object.keys(command)[0] ?? '';
+  switch (name) {
+    case 'ping':
+      return { ok: 1 };
+    case 'isMaster':
+    case 'ismaster':
+    case 'hello':
+      return isMaster(cluster, self);
+    case 'replSetGetStatus':
+      return replSetGetStatus(cluster, self);
+    case 'replSetGetConfig':
+      return replSetGetConfig(self);
+    case 'replSetInitiate':
+      return replSetInitiate(cluster, self, command.replSetInitiate);
+    case 'replSetReconfig':
+      return replSetReconfig(cluster, self, command.replSetReconfig);
+    default:
+      return failure(ErrorCodes.CommandNotFound, `no such command: '${name}'`);
+  }
+}
