@@ -18,6 +18,7 @@ const schema = {
     },
     BODY_LIMIT_BYTES: { type: 'integer', minimum: 1024, default: 7 * 1024 * 1024 },
     SHUTDOWN_TIMEOUT_MS: { type: 'integer', minimum: 100, default: 25000 },
+    SHUTDOWN_DRAIN_MS: { type: 'integer', minimum: 0, default: 2000 },
     CLUSTER_DOMAIN: { type: 'string', pattern: '^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$', default: 'cluster.local' },
     RULE_REPLICA_SET: { type: 'string', enum: ['enforce', 'warn', 'off'], default: 'enforce' },
     RULE_HEADLESS_SERVICE: { type: 'string', enum: ['enforce', 'warn', 'off'], default: 'enforce' },
@@ -44,6 +45,7 @@ interface Env {
   LOG_LEVEL: string;
   BODY_LIMIT_BYTES: number;
   SHUTDOWN_TIMEOUT_MS: number;
+  SHUTDOWN_DRAIN_MS: number;
   CLUSTER_DOMAIN: string;
   RULE_REPLICA_SET: RuleMode;
   RULE_HEADLESS_SERVICE: RuleMode;
@@ -63,6 +65,11 @@ export interface Config {
   bodyLimitBytes: number;
   /** How long in-flight reviews may take to finish after SIGTERM before the process exits anyway. */
   shutdownTimeoutMs: number;
+  /**
+   * After SIGTERM, how long the listener keeps answering (readyz 503, Connection: close on every
+   * answer) before it closes, so load balancers and kept-alive clients move to a ready replica.
+   */
+  shutdownDrainMs: number;
   lookup: { timeoutMs: number; cache: boolean };
   policy: PolicySettings;
 }
@@ -77,6 +84,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       'TLS_CERT_FILE and TLS_KEY_FILE must be set together (or neither, for a development certificate)',
     );
   }
+  if (e.SHUTDOWN_DRAIN_MS >= e.SHUTDOWN_TIMEOUT_MS) {
+    throw new Error('SHUTDOWN_DRAIN_MS must be less than SHUTDOWN_TIMEOUT_MS, which includes it');
+  }
   return {
     port: e.PORT,
     host: e.HOST,
@@ -89,6 +99,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.LOG_LEVEL,
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    shutdownDrainMs: e.SHUTDOWN_DRAIN_MS,
     lookup: { timeoutMs: e.LOOKUP_TIMEOUT_MS, cache: e.SERVICE_CACHE === 'on' },
     policy: {
       rules: {

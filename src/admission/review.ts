@@ -1,14 +1,24 @@
-import type { V1StatefulSet } from '@kubernetes/client-node';
-import { Ajv } from 'ajv';
+import type { V1Scale, V1Service, V1StatefulSet } from '@kubernetes/client-node';
+import { Ajv, type ValidateFunction } from 'ajv';
 import {
+  type Decision,
   headlessServiceToLookUp,
   mutateStatefulSet,
   type PolicySettings,
+  type ScaleReview,
   type ServiceLookup,
+  type ServiceReview,
+  type StatefulSetListLookup,
+  type StatefulSetLookup,
   type StatefulSetReview,
+  scaledStatefulSetReview,
+  serviceProtectionNeedsStatefulSets,
+  statefulSetToLookUpForScale,
+  validateScale,
+  validateServiceChange,
   validateStatefulSet,
 } from '../policy/index.js';
-import { statefulSetSchema } from './schema.js';
+import { scaleSchema, serviceSchema, statefulSetSchema } from './schema.js';
 import type { AdmissionRequest, AdmissionResponse } from './types.js';
 
 /** Answers "what is Service namespace/name?" for the validating review; the cluster edge implements it. */
@@ -16,10 +26,23 @@ export interface ServiceDirectory {
   lookup(namespace: string, name: string): Promise<ServiceLookup>;
 }
 
+/**
+ * Reads StatefulSets for the reviews whose object is not one: a Scale (get the StatefulSet it
+ * scales) and a Service (list the StatefulSets that may name it). The cluster edge implements it.
+ */
+export interface StatefulSetDirectory {
+  get(namespace: string, name: string): Promise<StatefulSetLookup>;
+  list(namespace: string): Promise<StatefulSetListLookup>;
+}
+
 export interface ReviewContext {
   settings: PolicySettings;
   services: ServiceDirectory;
+  /** Without it, scale and Service reviews that need a StatefulSet fall under lookupFailureMode. */
+  statefulSets?: StatefulSetDirectory | undefined;
 }
+
+export type LookupOutcome = ServiceLookup['outcome'];
 
 /** How a review ended, for the log line and metrics. */
 export type Verdict = 'allowed' | 'denied' | 'patched' | 'skipped';
@@ -29,7 +52,8 @@ export interface ReviewResult {
   verdict: Verdict;
   /** The rules that denied, for metrics. */
   rules: string[];
-  lookup?: ServiceLookup['outcome'];
+  /** Every look-up the review made, in order, for the log line and metrics. */
+  lookups: LookupOutcome[];
 }
 
 /** A review that is well-formed AdmissionReview but carries an object the API server never sends. */
@@ -50,6 +74,25 @@ function asStatefulSet(value: unknown, field: string): V1StatefulSet | undefined
   return value;
 }
 
+/** Validates `value` against a compiled schema; absent is undefined, the wrong shape is a 400. */
+function asObject<T>(
+  validator: ValidateFunction<T>,
+  value: unknown,
+  field: string,
+  what: string,
+): T | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!validator(value)) {
+    throw new InvalidObjectError(
+      `request.${field} is not ${what}: ${ajv.errorsText(validator.errors, { dataVar: field })}`,
+    );
+  }
+  return value;
+}
+
+const isScale = ajv.compile<V1Scale>(scaleSchema);
+const isService = ajv.compile<V1Service>(serviceSchema);
+
 function isStatefulSetResource(request: AdmissionRequest): boolean {
   return (
     request.resource.group === 'apps' && request.resource.resource === 'statefulsets' && !request.subResource
@@ -68,10 +111,25 @@ function statefulSetReview(request: AdmissionRequest): StatefulSetReview {
   };
 }
 
+/** `kubectl scale statefulset`: resource apps/statefulsets, subresource scale, kind autoscaling/v1 Scale. */
+function isStatefulSetScale(request: AdmissionRequest): boolean {
+  return (
+    request.resource.group === 'apps' &&
+    request.resource.resource === 'statefulsets' &&
+    request.subResource === 'scale'
+  );
+}
+
+/** A core v1 Service itself, not services/status or services/proxy. */
+function isServiceResource(request: AdmissionRequest): boolean {
+  return request.resource.group === '' && request.resource.resource === 'services' && !request.subResource;
+}
+
 const skipped = (uid: string): ReviewResult => ({
   response: { uid, allowed: true },
   verdict: 'skipped',
   rules: [],
+  lookups: [],
 });
 
 const withWarnings = (response: AdmissionResponse, warnings: string[]): AdmissionResponse =>
@@ -79,24 +137,81 @@ const withWarnings = (response: AdmissionResponse, warnings: string[]): Admissio
 
 /** POST /validate: the policy's decision, after the Service look-up it asks for. */
 export async function validateReview(request: AdmissionRequest, ctx: ReviewContext): Promise<ReviewResult> {
+  if (isStatefulSetScale(request)) return validateScaleReview(request, ctx);
+  if (isServiceResource(request)) return validateServiceReview(request, ctx);
   if (!isStatefulSetResource(request)) return skipped(request.uid);
   const review = statefulSetReview(request);
   const serviceName = headlessServiceToLookUp(review, ctx.settings);
   const lookup = serviceName ? await ctx.services.lookup(review.namespace, serviceName) : undefined;
-  const decision = validateStatefulSet(review, ctx.settings, lookup);
+  return decided(request.uid, validateStatefulSet(review, ctx.settings, lookup), lookup ? [lookup] : []);
+}
+
+const unconfigured = { outcome: 'unavailable', reason: 'StatefulSet look-ups are not configured' } as const;
+
+function decided(uid: string, decision: Decision, lookups: Array<{ outcome: LookupOutcome }>): ReviewResult {
   const response: AdmissionResponse = decision.allowed
-    ? { uid: request.uid, allowed: true }
-    : {
-        uid: request.uid,
-        allowed: false,
-        status: { code: 403, reason: 'Forbidden', message: decision.message },
-      };
+    ? { uid, allowed: true }
+    : { uid, allowed: false, status: { code: 403, reason: 'Forbidden', message: decision.message } };
   return {
     response: withWarnings(response, decision.warnings),
     verdict: decision.allowed ? 'allowed' : 'denied',
     rules: decision.violations.map((v) => v.rule),
-    ...(lookup ? { lookup: lookup.outcome } : {}),
+    lookups: lookups.map((l) => l.outcome),
   };
+}
+
+/**
+ * statefulsets/scale: read the StatefulSet, apply the Scale's replica count, and judge the result
+ * like any StatefulSet update (its Service look-up included).
+ */
+async function validateScaleReview(request: AdmissionRequest, ctx: ReviewContext): Promise<ReviewResult> {
+  const object = asObject(isScale, request.object, 'object', 'an autoscaling/v1 Scale');
+  const oldObject = asObject(isScale, request.oldObject, 'oldObject', 'an autoscaling/v1 Scale');
+  const review: ScaleReview = {
+    operation: request.operation,
+    namespace: request.namespace || object?.metadata?.namespace || 'default',
+    name: request.name || object?.metadata?.name || oldObject?.metadata?.name || '',
+    object,
+    oldObject,
+  };
+  const target = statefulSetToLookUpForScale(review, ctx.settings);
+  if (!target) return decided(request.uid, validateScale(review, ctx.settings, undefined), []);
+  const statefulSet: StatefulSetLookup = ctx.statefulSets
+    ? await ctx.statefulSets.get(target.namespace, target.name)
+    : unconfigured;
+  let service: ServiceLookup | undefined;
+  if (statefulSet.outcome === 'found') {
+    const serviceName = headlessServiceToLookUp(
+      scaledStatefulSetReview(review, statefulSet.statefulSet),
+      ctx.settings,
+    );
+    if (serviceName) service = await ctx.services.lookup(review.namespace, serviceName);
+  }
+  const decision = validateScale(review, ctx.settings, statefulSet, service);
+  return decided(request.uid, decision, service ? [statefulSet, service] : [statefulSet]);
+}
+
+/** Service UPDATE/DELETE: list the StatefulSets in the namespace when a headless Service goes away. */
+async function validateServiceReview(request: AdmissionRequest, ctx: ReviewContext): Promise<ReviewResult> {
+  const object = asObject(isService, request.object, 'object', 'a v1 Service');
+  const oldObject = asObject(isService, request.oldObject, 'oldObject', 'a v1 Service');
+  const review: ServiceReview = {
+    operation: request.operation,
+    namespace:
+      request.namespace || oldObject?.metadata?.namespace || object?.metadata?.namespace || 'default',
+    name: request.name || oldObject?.metadata?.name || object?.metadata?.name || '',
+    object,
+    oldObject,
+  };
+  if (!serviceProtectionNeedsStatefulSets(review, ctx.settings)) {
+    return decided(request.uid, validateServiceChange(review, ctx.settings), []);
+  }
+  const statefulSets: StatefulSetListLookup = ctx.statefulSets
+    ? await ctx.statefulSets.list(review.namespace)
+    : unconfigured;
+  const decision = validateServiceChange(review, ctx.settings, statefulSets);
+  // A LIST has no not-found: an empty namespace is a successful look-up.
+  return decided(request.uid, decision, [statefulSets]);
 }
 
 /** POST /mutate: the policy's patch, base64-encoded as admission.k8s.io/v1 wants it. */
@@ -116,5 +231,6 @@ export function mutateReview(request: AdmissionRequest, ctx: Pick<ReviewContext,
     response: withWarnings(response, mutation.warnings),
     verdict: mutation.patch.length > 0 ? 'patched' : 'allowed',
     rules: [],
+    lookups: [],
   };
 }

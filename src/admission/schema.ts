@@ -136,3 +136,31 @@ export const statefulSetSchema = {
     },
   },
 } as const;
+
+const objectMeta = {
+  type: 'object',
+  properties: { name: { type: 'string' }, namespace: { type: 'string' } },
+} as const;
+
+/** An autoscaling/v1 Scale, the object of a `statefulsets/scale` review: the parts the policy reads. */
+export const scaleSchema = {
+  type: 'object',
+  properties: {
+    apiVersion: { type: 'string' },
+    kind: { type: 'string' },
+    metadata: objectMeta,
+    spec: { type: 'object', properties: { replicas: { type: 'integer', minimum: 0 } } },
+    status: { type: 'object' },
+  },
+} as const;
+
+/** A v1 Service, the object of a Service review: the parts the headless-Service protection reads. */
+export const serviceSchema = {
+  type: 'object',
+  properties: {
+    apiVersion: { type: 'string' },
+    kind: { type: 'string' },
+    metadata: objectMeta,
+    spec: { type: 'object', properties: { clusterIP: { type: 'string' }, type: { type: 'string' } } },
+  },
+} as const;

@@ -1,5 +1,20 @@
 /** The pure policy: review in, decision and patch out. No I/O, no clock. */
 export { describe, desiredReplicas, detectDatabase } from './detect.js';
 export { INJECTED_ANNOTATION, mutateStatefulSet } from './mutate.js';
+export {
+  type ScaleReview,
+  type StatefulSetLookup,
+  scaledStatefulSetReview,
+  scaleReplicas,
+  statefulSetToLookUpForScale,
+  validateScale,
+} from './scale.js';
+export {
+  type ServiceReview,
+  type StatefulSetListLookup,
+  serviceProtectionNeedsStatefulSets,
+  statefulSetsServedBy,
+  validateServiceChange,
+} from './service-protection.js';
 export * from './types.js';
 export { headlessServiceToLookUp, validateStatefulSet } from './validate.js';

@@ -1,5 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyError,
@@ -9,6 +10,7 @@ import Fastify, {
 import type { Logger } from 'pino';
 import { InvalidObjectError, type ReviewContext } from '../admission/review.js';
 import type { Config } from '../config.js';
+import { metricsPlugin } from './metrics.js';
 import { admissionPlugin } from './plugins/admission.js';
 import { healthPlugin } from './plugins/health.js';
 import { TLS_DEFAULTS } from './tls.js';
@@ -16,9 +18,36 @@ import { TLS_DEFAULTS } from './tls.js';
 export interface AppOptions extends ReviewContext {
   bodyLimitBytes: Config['bodyLimitBytes'];
   /** Serve HTTPS with this key pair; omit for plain HTTP behind a TLS-terminating front (serverless). */
-  https?: { key: string; cert: string; ca?: string; requestCert?: boolean; rejectUnauthorized?: boolean };
+  https?: {
+    key: string;
+    cert: string;
+    ca?: string;
+    requestCert?: boolean;
+    rejectUnauthorized?: boolean;
+    /**
+     * Require a client certificate signed by this CA (PEM) on /validate and /mutate (401 without
+     * one). Checked per route, not in the handshake, so kubelet's HTTPS probes and Prometheus,
+     * which present no client certificate, still reach /healthz, /readyz and /metrics.
+     */
+    clientCa?: string;
+  };
   /** A pino logger, or pino options; defaults to info-level JSON on stdout. */
   logger?: Logger | { level: string };
+}
+
+const MAX_JSON_DEPTH = 128;
+
+/** True when `value` nests objects or arrays deeper than `limit`; iterative, so any depth is safe. */
+function nestedDeeperThan(value: unknown, limit: number): boolean {
+  const pending: Array<{ node: object; depth: number }> = [];
+  if (typeof value === 'object' && value !== null) pending.push({ node: value, depth: 1 });
+  for (let next = pending.pop(); next; next = pending.pop()) {
+    if (next.depth > limit) return true;
+    for (const child of Object.values(next.node)) {
+      if (typeof child === 'object' && child !== null) pending.push({ node: child, depth: next.depth + 1 });
+    }
+  }
+  return false;
 }
 
 /**
@@ -30,15 +59,26 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     bodyLimit: options.bodyLimitBytes,
     // One log line per review (plugins/admission.ts) is worth more than Fastify's two per request.
     logController: new LogController({ disableRequestLogging: true }),
-    return503OnClosing: true,
+    // While closing, a request on a kept-alive connection is still answered (with Connection:
+    // close) rather than refused with 503: the API server applies failurePolicy to a 503.
+    return503OnClosing: false,
+    // Fastify coerces types by default (uid 5 would become "5"); the API server sends exact types,
+    // so a review with the wrong ones is malformed: a 400, never an answer with a coerced uid.
+    ajv: { customOptions: { coerceTypes: false } },
   };
   const logging =
     options.logger && 'child' in options.logger
       ? { loggerInstance: options.logger as FastifyBaseLogger }
       : { logger: options.logger ?? { level: 'info' } };
+  const { clientCa, ...https } = options.https ?? { key: '', cert: '' };
+  const clientVerification = clientCa ? { ca: clientCa, requestCert: true, rejectUnauthorized: false } : {};
   // Fastify types an HTTPS instance apart from an HTTP one; routes and hooks are the same for both.
   const app = (options.https
-    ? Fastify<HttpsServer>({ ...base, ...logging, https: { ...TLS_DEFAULTS, ...options.https } })
+    ? Fastify<HttpsServer>({
+        ...base,
+        ...logging,
+        https: { ...TLS_DEFAULTS, ...https, ...clientVerification },
+      })
     : Fastify({ ...base, ...logging })) as unknown as FastifyInstance;
 
   app.setErrorHandler<FastifyError>((error, request, reply) => {
@@ -54,7 +94,38 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     });
   });
 
+  if (clientCa) {
+    app.addHook('onRequest', async (request, reply) => {
+      const route = request.routeOptions.url;
+      if (route !== '/validate' && route !== '/mutate') return;
+      const socket = request.raw.socket as TLSSocket;
+      if (socket.authorized) return;
+      return reply.code(401).send({
+        statusCode: 401,
+        error: 'Unauthorized',
+        message: `a client certificate signed by the configured client CA (TLS_CLIENT_CA_FILE) is required: ${socket.authorizationError ?? 'none presented'}`,
+      });
+    });
+  }
+
+  // Real objects nest about 20 levels deep; far deeper JSON parses fine but overflows the stack
+  // of recursive comparisons in the policy, so it is refused before any handler runs.
+  app.addHook('preValidation', async (request, reply) => {
+    if (nestedDeeperThan(request.body, MAX_JSON_DEPTH)) {
+      return reply.code(400).send({
+        statusCode: 400,
+        error: 'Bad Request',
+        message: `body is nested deeper than ${MAX_JSON_DEPTH} levels`,
+      });
+    }
+  });
+
   await app.register(healthPlugin);
-  await app.register(admissionPlugin, { settings: options.settings, services: options.services });
+  await app.register(metricsPlugin, { certificate: options.https?.cert });
+  await app.register(admissionPlugin, {
+    settings: options.settings,
+    services: options.services,
+    statefulSets: options.statefulSets,
+  });
   return app;
 }

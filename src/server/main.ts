@@ -1,8 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import type { Server as HttpsServer } from 'node:https';
+import { setTimeout } from 'node:timers/promises';
 import closeWithGrace from 'close-with-grace';
 import { pino } from 'pino';
 import { createKubernetesServiceDirectory } from '../cluster/services.js';
+import { createKubernetesStatefulSetDirectory } from '../cluster/statefulsets.js';
 import { loadConfig } from '../config.js';
 import { buildApp } from './app.js';
 import { loadServingCertificate, TLS_DEFAULTS, watchCertificate } from './tls.js';
@@ -20,17 +22,23 @@ async function main() {
   }
   const clientCa = config.tls.clientCaFile ? await readFile(config.tls.clientCaFile, 'utf8') : undefined;
 
+  // The look-ups import @kubernetes/client-node on first use (serverless cold starts skip it); a
+  // long-running server loads it now, so the first review's look-up budget is not spent loading it.
+  await import('@kubernetes/client-node');
   const services = createKubernetesServiceDirectory({ ...config.lookup, log });
+  const statefulSets = createKubernetesStatefulSetDirectory({ timeoutMs: config.lookup.timeoutMs, log });
   const app = await buildApp({
     settings: config.policy,
     services,
+    statefulSets,
     bodyLimitBytes: config.bodyLimitBytes,
     logger: log,
     https: {
       key: certificate.key,
       cert: certificate.cert,
-      // Optional mutual TLS: only the API server's client certificate is accepted.
-      ...(clientCa ? { ca: clientCa, requestCert: true, rejectUnauthorized: true } : {}),
+      // Optional mutual TLS: reviews only from the API server's client certificate; probes and
+      // /metrics stay reachable without one (see AppOptions.https.clientCa).
+      ...(clientCa ? { clientCa } : {}),
     },
   });
 
@@ -38,19 +46,28 @@ async function main() {
     ? () => undefined
     : watchCertificate(
         certificate,
-        (pair) =>
+        (pair) => {
           (app.server as unknown as HttpsServer).setSecureContext({
             ...TLS_DEFAULTS,
             ...pair,
             ...(clientCa ? { ca: clientCa } : {}),
-          }),
+          });
+          app.recordServingCertificate(pair.cert);
+        },
         log,
       );
 
   closeWithGrace({ delay: config.shutdownTimeoutMs, logger: log }, async ({ signal, err }) => {
     if (err) log.error({ err }, 'shutting down after an unexpected error');
-    else log.info({ signal }, 'shutting down: not ready, finishing in-flight reviews');
+    else
+      log.info(
+        { signal, drainMs: config.shutdownDrainMs },
+        'shutting down: not ready, finishing in-flight reviews',
+      );
     app.startDraining();
+    // Keep answering while load balancers see readyz 503 and kept-alive clients reconnect elsewhere;
+    // in Kubernetes the preStop sleep has already let endpoints catch up.
+    if (!err && config.shutdownDrainMs > 0) await setTimeout(config.shutdownDrainMs);
     stopWatching();
     services.close();
     await app.close();

@@ -3,7 +3,6 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { SecureContextOptions } from 'node:tls';
 import type { Logger } from 'pino';
-import { generate } from 'selfsigned';
 import type { Config } from '../config.js';
 
 export interface ServingCertificate {
@@ -15,8 +14,28 @@ export interface ServingCertificate {
   generated: boolean;
 }
 
-/** Server TLS settings shared by the listener and every reload: TLS 1.2+, Node's modern cipher list. */
-export const TLS_DEFAULTS = { minVersion: 'TLSv1.2' } as const satisfies SecureContextOptions;
+/**
+ * Forward-secret AEAD suites only (Mozilla "intermediate"): the TLS 1.3 suites, then ECDHE with
+ * AES-GCM or ChaCha20-Poly1305 for TLS 1.2, for ECDSA and RSA keys. Node's default list would
+ * also accept CBC and non-ECDHE suites on TLS 1.2. Go's TLS client (kube-apiserver) offers these.
+ */
+export const TLS_CIPHERS = [
+  'TLS_AES_128_GCM_SHA256',
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
+/** Server TLS settings shared by the listener and every reload: TLS 1.2+, modern ciphers only. */
+export const TLS_DEFAULTS = {
+  minVersion: 'TLSv1.2',
+  ciphers: TLS_CIPHERS,
+} as const satisfies SecureContextOptions;
 
 /** Host names a development certificate is valid for: local use and the in-cluster Service. */
 const DEV_HOSTNAMES = [
@@ -30,6 +49,9 @@ const DEV_HOSTNAMES = [
 export async function createDevelopmentCertificate(dir: string): Promise<ServingCertificate> {
   const notBeforeDate = new Date();
   const notAfterDate = new Date(notBeforeDate.getTime() + 30 * 24 * 3600 * 1000);
+  // Loaded here, not at import: it is only for local runs, and its X.509 stack costs ~100 ms of
+  // start-up that every cold serverless instance would otherwise pay (app.ts imports this file).
+  const { generate } = await import('selfsigned');
   const pems = await generate([{ name: 'commonName', value: 'sts-guard development' }], {
     keyType: 'ec',
     curve: 'P-256',

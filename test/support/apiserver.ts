@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { KubeConfig, type V1Service } from '@kubernetes/client-node';
+import { KubeConfig, type V1Service, type V1StatefulSet } from '@kubernetes/client-node';
 
 export type Misbehaviour =
   | { kind: 'none' }
@@ -11,11 +11,17 @@ export type Misbehaviour =
 
 /**
  * A real HTTP server that answers the Kubernetes API calls sts-guard makes for Services
- * (GET one, LIST all, WATCH all), so tests drive the real @kubernetes/client-node client.
+ * (GET one, LIST all, WATCH all) and StatefulSets (GET one, LIST a namespace), so tests drive
+ * the real @kubernetes/client-node client.
  */
 export class LocalApiServer {
   readonly services = new Map<string, V1Service>();
+  /** StatefulSets by `namespace/name`. */
+  readonly statefulSets = new Map<string, V1StatefulSet>();
+  /** Misbehaviour for every request not matched by `misbehaveOn`. */
   misbehaviour: Misbehaviour = { kind: 'none' };
+  /** Per-path misbehaviour, first match wins (see `misbehaveOn`). */
+  private pathMisbehaviours: Array<{ path: RegExp; misbehaviour: Misbehaviour }> = [];
   /** Paths of the requests received, to tell cache hits from live GETs. */
   readonly requests: string[] = [];
   private server: Server;
@@ -59,6 +65,29 @@ export class LocalApiServer {
     for (const w of this.watchers) w.write(`${JSON.stringify({ type, object })}\n`);
   }
 
+  /** Adds or replaces a StatefulSet (no watch: sts-guard reads StatefulSets live). */
+  putStatefulSet(statefulSet: V1StatefulSet): void {
+    const key = `${statefulSet.metadata?.namespace}/${statefulSet.metadata?.name}`;
+    this.statefulSets.set(key, {
+      ...statefulSet,
+      metadata: { ...statefulSet.metadata, resourceVersion: String(++this.resourceVersion) },
+    });
+  }
+
+  /**
+   * Misbehaves only on requests whose path matches, e.g. `/statefulsets/` or `/services/`;
+   * `{ kind: 'none' }` makes a path behave while `misbehaviour` applies elsewhere.
+   */
+  misbehaveOn(path: RegExp, misbehaviour: Misbehaviour): void {
+    this.pathMisbehaviours.push({ path, misbehaviour });
+  }
+
+  /** Back to answering every request normally. */
+  behave(): void {
+    this.misbehaviour = { kind: 'none' };
+    this.pathMisbehaviours = [];
+  }
+
   async close(): Promise<void> {
     for (const w of this.watchers) w.destroy();
     this.server.closeAllConnections();
@@ -68,7 +97,8 @@ export class LocalApiServer {
   private handle(req: IncomingMessage, res: ServerResponse) {
     const url = new URL(req.url ?? '/', this.url);
     this.requests.push(`${req.method} ${url.pathname}${url.searchParams.get('watch') ? '?watch' : ''}`);
-    const m = this.misbehaviour;
+    const m =
+      this.pathMisbehaviours.find((p) => p.path.test(url.pathname))?.misbehaviour ?? this.misbehaviour;
     if (m.kind === 'hang') return; // never answers
     if (m.kind === 'status') return this.status(res, m.code, 'injected failure');
     const answer = () => this.answer(url, res);
@@ -96,6 +126,23 @@ export class LocalApiServer {
         kind: 'ServiceList',
         metadata: { resourceVersion: String(this.resourceVersion) },
         items: [...this.services.values()],
+      });
+    }
+    const statefulSet = url.pathname.match(/^\/apis\/apps\/v1\/namespaces\/([^/]+)\/statefulsets\/([^/]+)$/);
+    if (statefulSet) {
+      const found = this.statefulSets.get(`${statefulSet[1]}/${statefulSet[2]}`);
+      if (!found) {
+        return this.status(res, 404, `statefulsets.apps "${statefulSet[2]}" not found`, 'NotFound');
+      }
+      return this.json(res, 200, found);
+    }
+    const statefulSetList = url.pathname.match(/^\/apis\/apps\/v1\/namespaces\/([^/]+)\/statefulsets$/);
+    if (statefulSetList) {
+      return this.json(res, 200, {
+        apiVersion: 'apps/v1',
+        kind: 'StatefulSetList',
+        metadata: { resourceVersion: String(this.resourceVersion) },
+        items: [...this.statefulSets.values()].filter((s) => s.metadata?.namespace === statefulSetList[1]),
       });
     }
     return this.status(res, 404, `no route for ${url.pathname}`, 'NotFound');

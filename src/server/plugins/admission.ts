@@ -37,12 +37,20 @@ async function admission(app: FastifyInstance, context: ReviewContext) {
             dryRun: review.dryRun ?? false,
             verdict: result.verdict,
             rules: result.rules.length > 0 ? result.rules : undefined,
-            lookup: result.lookup,
+            lookups: result.lookups.length > 0 ? result.lookups : undefined,
             warnings: result.response.warnings?.length ?? 0,
             durationMs: Number(process.hrtime.bigint() - started) / 1e6,
           },
           'admission review',
         );
+        app.observeReview({
+          webhook: path === '/validate' ? 'validate' : 'mutate',
+          operation: review.operation,
+          verdict: result.verdict,
+          rules: result.rules,
+          lookups: result.lookups,
+          durationSeconds: Number(process.hrtime.bigint() - started) / 1e9,
+        });
         return { apiVersion: ADMISSION_API_VERSION, kind: 'AdmissionReview', response: result.response };
       },
     );
@@ -51,4 +59,8 @@ async function admission(app: FastifyInstance, context: ReviewContext) {
   route('/mutate', (request) => mutateReview(request, context));
 }
 
-export const admissionPlugin = fp(admission, { name: 'sts-guard-admission' });
+// Reviews are counted by the metrics plugin, so it must be registered first (buildApp does).
+export const admissionPlugin = fp(admission, {
+  name: 'sts-guard-admission',
+  dependencies: ['sts-guard-metrics'],
+});

@@ -14,6 +14,10 @@ async function health(app: FastifyInstance) {
   app.decorate('startDraining', () => {
     draining = true;
   });
+  // While draining, every answer asks kept-alive clients to reconnect, which lands them on a ready replica.
+  app.addHook('onSend', async (_request, reply) => {
+    if (draining) reply.header('connection', 'close');
+  });
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) =>
     draining ? reply.code(503).send({ status: 'draining' }) : { status: 'ready' },

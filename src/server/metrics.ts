@@ -1,0 +1,106 @@
+import { X509Certificate } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { LookupOutcome, Verdict } from '../admission/review.js';
+
+/** One answered review, as the admission plugin logs it. */
+export interface ReviewObservation {
+  webhook: 'validate' | 'mutate';
+  operation: string;
+  verdict: Verdict;
+  /** The rules that denied; empty when none did. */
+  rules: readonly string[];
+  lookups: readonly LookupOutcome[];
+  durationSeconds: number;
+}
+
+export interface MetricsOptions {
+  /** The serving certificate (PEM) at start; `recordServingCertificate` updates it on reload. */
+  certificate?: string | undefined;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Counts one answered review (called next to its log line). */
+    observeReview(observation: ReviewObservation): void;
+    /** Sets the certificate expiry gauge from a PEM certificate (its first certificate). */
+    recordServingCertificate(pem: string): void;
+  }
+}
+
+const REVIEW_ROUTES = new Set(['/validate', '/mutate']);
+const LOOKUP_OUTCOMES: readonly LookupOutcome[] = ['found', 'not-found', 'unavailable'];
+
+/**
+ * GET /metrics in the Prometheus text format, from a registry of this instance's own (so tests
+ * and several instances in one process do not share counters), with Node's process metrics.
+ */
+async function metrics(app: FastifyInstance, options: MetricsOptions) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+
+  const reviews = new Counter({
+    name: 'sts_guard_reviews_total',
+    help: 'Admission reviews answered, by webhook, operation, verdict (allowed, denied, patched, skipped) and the rules that denied (none when none did).',
+    labelNames: ['webhook', 'operation', 'verdict', 'rule'] as const,
+    registers,
+  });
+  const duration = new Histogram({
+    name: 'sts_guard_review_duration_seconds',
+    help: 'Time to decide one admission review, look-ups included.',
+    labelNames: ['webhook'] as const,
+    // From a pure decision (well under 1 ms) to look-ups near LOOKUP_TIMEOUT_MS and the webhook's timeoutSeconds.
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers,
+  });
+  const lookups = new Counter({
+    name: 'sts_guard_lookups_total',
+    help: 'Kubernetes look-ups made for reviews (Service get, StatefulSet get and list), by outcome: found, not-found, unavailable (timeout, refused, 403, 5xx).',
+    labelNames: ['outcome'] as const,
+    registers,
+  });
+  const errors = new Counter({
+    name: 'sts_guard_review_errors_total',
+    help: 'Requests to /validate or /mutate answered with an HTTP error instead of an AdmissionReview (the API server then applies failurePolicy).',
+    labelNames: ['webhook', 'code'] as const,
+    registers,
+  });
+  const certificateExpiry = new Gauge({
+    name: 'sts_guard_certificate_expiry_timestamp_seconds',
+    help: 'notAfter of the serving certificate, as a Unix timestamp; updated when the certificate is reloaded.',
+    registers,
+  });
+  // Present from the start, so rate() and absent-series alerts work before the first failure.
+  for (const outcome of LOOKUP_OUTCOMES) lookups.inc({ outcome }, 0);
+
+  app.decorate('observeReview', (o: ReviewObservation) => {
+    const rule = o.rules.length > 0 ? [...new Set(o.rules)].sort().join(',') : 'none';
+    reviews.inc({ webhook: o.webhook, operation: o.operation, verdict: o.verdict, rule });
+    duration.observe({ webhook: o.webhook }, o.durationSeconds);
+    for (const outcome of o.lookups) lookups.inc({ outcome });
+  });
+
+  app.decorate('recordServingCertificate', (pem: string) => {
+    try {
+      certificateExpiry.set(Date.parse(new X509Certificate(pem).validTo) / 1000);
+    } catch (err) {
+      app.log.warn({ err }, 'could not read the serving certificate expiry for metrics');
+    }
+  });
+  if (options.certificate) app.recordServingCertificate(options.certificate);
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url;
+    if (reply.statusCode >= 400 && route && REVIEW_ROUTES.has(route)) {
+      errors.inc({ webhook: route.slice(1), code: String(reply.statusCode) });
+    }
+  });
+
+  app.get('/metrics', async (_request, reply) =>
+    reply.type(registry.contentType).send(await registry.metrics()),
+  );
+}
+
+export const metricsPlugin = fp(metrics, { name: 'sts-guard-metrics' });

@@ -1,0 +1,46 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { resolve } from 'node:path';
+import t from 'tap';
+
+const repo = resolve(import.meta.dirname, '../..');
+
+t.test(
+  'npm run bench:smoke runs every part against sts-guard and the baseline and prints the table',
+  async (t) => {
+    // The script itself, as `npm run bench:smoke` runs it; without the npm wrapper's output.
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--smoke'], {
+      cwd: repo,
+      env: { ...process.env, NODE_OPTIONS: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
+    const [code] = (await once(child, 'exit')) as [number | null];
+
+    if (code !== 0) t.comment(stderr.slice(-3000));
+    t.equal(code, 0, 'exits 0');
+    t.match(stdout, /^figure\s+sts-guard\s+baseline\s+ratio\s+target\s+result$/m, 'prints the header');
+    for (const row of [
+      /^ {2}\/mutate +MongoDB rs CREATE \([\d.]+ KB\) +[\d,]+\/s +[\d,]+\/s +[\d.]+×/m,
+      /^ {2}\/validate +MongoDB rs UPDATE\+oldObject \([\d.]+ KB\) +[\d,]+\/s +[\d,]+\/s +[\d.]+×/m,
+      /^ {2}\/validate +nginx sts CREATE \([\d.]+ KB\) +[\d,]+\/s +[\d,]+\/s +[\d.]+×/m,
+      /^ {2}\/mutate +p99 +[\d.]+ ms +[\d.]+ ms +[\d.]+× +≤ 2 ms +n\/a \(smoke\)$/m,
+      /^ {2}\/validate +p99 +[\d.]+ ms +[\d.]+ ms/m,
+      /^ {2}RSS after [\d,]+ reviews +[\d.]+ MB +[\d.]+ MB +[\d.]+×/m,
+      /^ {2}RSS growth over the second half +[+-][\d.]+% +[+-][\d.]+%/m,
+      /^ {2}first \/mutate \(no look-up\) +[\d.]+ ms +[\d.]+ ms +[\d.]+×/m,
+      /^ {2}first \/validate \(live look-up\) +[\d.]+ ms +[\d.]+ ms +[\d.]+×/m,
+      /^ {2}look-up p50 +[\d.]+ µs +[\d.]+ µs/m,
+    ]) {
+      t.match(stdout, row, `prints the row ${row.source.slice(5, 40)}…`);
+    }
+    t.notMatch(stdout, /PASS|MISS/, 'judges no target in smoke mode');
+  },
+);

@@ -1,0 +1,375 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { Agent, request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generate } from 'selfsigned';
+import t from 'tap';
+import { createDevelopmentCertificate } from '../../src/server/tls.js';
+import { LocalApiServer } from '../support/apiserver.js';
+import { admissionReview, replicaSet, service } from '../support/fixtures.js';
+
+/**
+ * The built server (`node dist/server/main.js`, what `npm start` and the image run) as a real
+ * child process: shutdown under load, the client CA and certificate reload as main.ts wires them.
+ */
+
+const repoRoot = new URL('../../', import.meta.url).pathname;
+const MAIN = join(repoRoot, 'dist/server/main.js');
+
+/** The newest modification time under `dir`, in ms. */
+async function newest(dir: string): Promise<number> {
+  let latest = 0;
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) latest = Math.max(latest, (await stat(join(entry.parentPath, entry.name))).mtimeMs);
+  }
+  return latest;
+}
+
+// `npm test` builds before tap; a lone `npx tap` of this file builds when dist is missing or stale.
+const built = await stat(MAIN).then(
+  (s) => s.mtimeMs,
+  () => 0,
+);
+if (built < (await newest(join(repoRoot, 'src')))) {
+  spawnSync(
+    process.execPath,
+    [join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
+    {
+      cwd: repoRoot,
+      stdio: 'inherit',
+    },
+  );
+}
+
+const work = await mkdtemp(join(tmpdir(), 'sts-guard-process-'));
+const serving = await createDevelopmentCertificate(join(work, 'tls'));
+const api = await new LocalApiServer().start();
+api.put(service('mongodb-headless'));
+const kubeconfigFile = join(work, 'kubeconfig.json');
+await writeFile(kubeconfigFile, api.kubeConfig().exportConfig());
+t.teardown(async () => {
+  await api.close();
+  await rm(work, { recursive: true, force: true });
+});
+
+class ServerProcess {
+  readonly lines: Array<Record<string, unknown>> = [];
+  readonly exited: Promise<number | null>;
+  port = 0;
+  private constructor(readonly child: ChildProcess) {
+    let buffered = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('utf8');
+      for (let newline = buffered.indexOf('\n'); newline >= 0; newline = buffered.indexOf('\n')) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        try {
+          this.lines.push(JSON.parse(line));
+        } catch {
+          this.lines.push({ msg: line });
+        }
+      }
+    });
+    this.exited = once(child, 'exit').then(([code]) => code as number | null);
+  }
+
+  /** Starts dist/server/main.js on a free loopback port and waits until it listens. */
+  static async start(env: Record<string, string> = {}): Promise<ServerProcess> {
+    const child = spawn(process.execPath, [MAIN], {
+      cwd: work,
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: work,
+        HOST: '127.0.0.1',
+        PORT: '0',
+        TLS_CERT_FILE: serving.certFile,
+        TLS_KEY_FILE: serving.keyFile,
+        KUBECONFIG: kubeconfigFile,
+        SERVICE_CACHE: 'off',
+        // Generous: this is about shutdown, not look-up budgets, on a possibly loaded machine.
+        LOOKUP_TIMEOUT_MS: '10000',
+        SHUTDOWN_TIMEOUT_MS: '10000',
+        LOG_LEVEL: 'info',
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const server = new ServerProcess(child);
+    t.teardown(() => server.kill());
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const listening = server.lines.find((l) =>
+        String(l.msg).startsWith('Server listening at https://127.0.0.1'),
+      );
+      if (listening) {
+        server.port = Number(new URL(String(listening.msg).replace('Server listening at ', '')).port);
+        // One review first, so the stream below does not include the first connection to the API server.
+        await call(server.port, '/validate', {
+          body: JSON.stringify(admissionReview({ object: replicaSet() })),
+        });
+        return server;
+      }
+      if (child.exitCode !== null)
+        throw new Error(`sts-guard exited with ${child.exitCode} before listening`);
+      if (Date.now() > deadline) throw new Error('sts-guard did not start listening within 20 s');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  terminate(): void {
+    this.child.kill('SIGTERM');
+  }
+
+  async kill(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill('SIGKILL');
+      await this.exited;
+    }
+  }
+}
+
+interface Answer {
+  statusCode: number;
+  body: string;
+}
+
+function call(
+  port: number,
+  path: string,
+  o: { body?: string; agent?: Agent | false; key?: string; cert?: string } = {},
+): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: o.body === undefined ? 'GET' : 'POST',
+        ca: serving.cert,
+        servername: 'localhost',
+        agent: o.agent ?? false,
+        ...(o.key && o.cert ? { key: o.key, cert: o.cert } : {}),
+        headers: o.body === undefined ? {} : { 'content-type': 'application/json' },
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          body += chunk;
+        });
+        res.on('end', () => resolve({ statusCode: res.statusCode ?? 0, body }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(o.body);
+  });
+}
+
+/** A review that makes one Service look-up (slowed by the local API server), answered or why not. */
+async function review(port: number, agent: Agent): Promise<string | undefined> {
+  const sent = admissionReview({ object: replicaSet() });
+  try {
+    const answer = await call(port, '/validate', { body: JSON.stringify(sent), agent });
+    if (answer.statusCode !== 200) return `HTTP ${answer.statusCode}: ${answer.body}`;
+    const response = JSON.parse(answer.body).response;
+    if (response?.uid !== sent.request.uid || response.allowed !== true) return `unexpected ${answer.body}`;
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+t.test('SIGTERM: in-flight reviews are answered, then the process exits 0', async (t) => {
+  api.misbehaviour = { kind: 'delay', ms: 400 };
+  t.teardown(() => api.behave());
+  const server = await ServerProcess.start({ SHUTDOWN_DRAIN_MS: '0' });
+  const agent = new Agent({ keepAlive: true, maxSockets: 6 });
+  t.teardown(() => agent.destroy());
+
+  const before = api.requests.length;
+  const inFlight = Array.from({ length: 6 }, () => review(server.port, agent));
+  // Every review is waiting on its Service look-up when the signal arrives.
+  while (api.requests.length < before + 6) await new Promise((resolve) => setTimeout(resolve, 10));
+  server.terminate();
+
+  t.same(await Promise.all(inFlight), Array(6).fill(undefined), 'all six in-flight reviews answered');
+  t.equal(await server.exited, 0, 'exit code 0');
+  t.ok(server.lines.some((l) => l.msg === 'shutting down: not ready, finishing in-flight reviews'));
+});
+
+t.test('a rolling restart under a steady stream of reviews fails none of them', async (t) => {
+  api.misbehaviour = { kind: 'delay', ms: 20 };
+  t.teardown(() => api.behave());
+  const drainMs = 1000;
+  const old = await ServerProcess.start({ SHUTDOWN_DRAIN_MS: String(drainMs) });
+  const next = await ServerProcess.start({ SHUTDOWN_DRAIN_MS: String(drainMs) });
+  const instances = [old, next];
+  const agents = new Map(instances.map((s) => [s, new Agent({ keepAlive: true, maxSockets: 4 })]));
+  t.teardown(() => {
+    for (const agent of agents.values()) agent.destroy();
+  });
+
+  // Endpoints, as kubelet and the endpoints controller keep them: ready while /readyz says 200.
+  const ready = new Set(instances);
+  const readinessSeen = new Map(instances.map((s) => [s, [] as Array<number | string>]));
+  let polling = true;
+  const poller = (async () => {
+    while (polling) {
+      await Promise.all(
+        instances.map(async (s) => {
+          const seen = await call(s.port, '/readyz').then(
+            (a) => a.statusCode,
+            (e: NodeJS.ErrnoException) => e.code ?? 'error',
+          );
+          readinessSeen.get(s)?.push(seen);
+          if (seen === 200) ready.add(s);
+          else ready.delete(s);
+        }),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  })();
+
+  // Four clients send reviews back to back, each to the first ready instance, with keep-alive.
+  const failures: string[] = [];
+  const served = new Map(instances.map((s) => [s, 0]));
+  let sending = true;
+  const clients = Array.from({ length: 4 }, async () => {
+    while (sending) {
+      const target = instances.find((s) => ready.has(s));
+      if (!target) {
+        failures.push('no ready instance');
+        break;
+      }
+      const failure = await review(target.port, agents.get(target)!);
+      if (failure) failures.push(failure);
+      else served.set(target, (served.get(target) ?? 0) + 1);
+    }
+  });
+
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  old.terminate();
+  const exitCode = await old.exited;
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  sending = false;
+  await Promise.all(clients);
+  polling = false;
+  await poller;
+
+  t.same(failures, [], 'zero failed reviews');
+  t.equal(exitCode, 0, 'the old instance exited 0');
+  t.ok(
+    (served.get(old) ?? 0) > 0 && (served.get(next) ?? 0) > 0,
+    `served: old ${served.get(old)}, next ${served.get(next)}`,
+  );
+  t.ok(
+    readinessSeen.get(old)?.includes(503),
+    'the old instance reported not-ready (readyz 503) while draining',
+  );
+  t.equal(readinessSeen.get(old)?.at(-1), 'ECONNREFUSED', 'then closed its listener');
+  t.notOk(
+    readinessSeen.get(next)?.some((s) => s !== 200),
+    'the next instance stayed ready',
+  );
+  await next.kill();
+});
+
+t.test('TLS_CLIENT_CA_FILE: reviews need a client certificate from that CA; probes do not', async (t) => {
+  const ca = await generate([{ name: 'commonName', value: 'webhook client CA' }], {
+    keyType: 'ec',
+    algorithm: 'sha256',
+    extensions: [
+      { name: 'basicConstraints', cA: true, critical: true },
+      { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
+    ],
+  });
+  const client = await generate([{ name: 'commonName', value: 'kube-apiserver' }], {
+    keyType: 'ec',
+    algorithm: 'sha256',
+    extensions: [{ name: 'extKeyUsage', clientAuth: true }],
+    ca: { key: ca.private, cert: ca.cert },
+  });
+  const caFile = join(work, 'client-ca.crt');
+  await writeFile(caFile, ca.cert);
+  const server = await ServerProcess.start({ TLS_CLIENT_CA_FILE: caFile, SHUTDOWN_DRAIN_MS: '0' });
+  const body = JSON.stringify(admissionReview({ object: replicaSet({ replicas: 1 }) }));
+
+  t.equal((await call(server.port, '/validate', { body })).statusCode, 401, 'no client certificate');
+  const withCertificate = await call(server.port, '/validate', {
+    body,
+    key: client.private,
+    cert: client.cert,
+  });
+  t.equal(withCertificate.statusCode, 200, 'a client certificate signed by the CA');
+  t.equal((await call(server.port, '/readyz')).statusCode, 200, 'kubelet probes need none');
+  server.terminate();
+  t.equal(await server.exited, 0);
+});
+
+t.test('a reloaded serving certificate moves the expiry metric', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'sts-guard-reload-metric-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  // The shared serving pair, copied, so this test can replace the files.
+  const first = { cert: serving.cert, certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key') };
+  await writeFile(first.certFile, serving.cert);
+  await writeFile(first.keyFile, serving.key);
+  const server = await ServerProcess.start({
+    TLS_CERT_FILE: first.certFile,
+    TLS_KEY_FILE: first.keyFile,
+    SHUTDOWN_DRAIN_MS: '0',
+  });
+  t.equal(
+    await expiryTrusting(server.port, [first.cert]),
+    Date.parse(new X509Certificate(first.cert).validTo) / 1000,
+  );
+
+  const renewed = await generate([{ name: 'commonName', value: 'localhost' }], {
+    keyType: 'ec',
+    algorithm: 'sha256',
+    notBeforeDate: new Date(),
+    notAfterDate: new Date(Date.now() + 90 * 24 * 3600 * 1000),
+    extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }] }],
+  });
+  await writeFile(first.keyFile, renewed.private);
+  await writeFile(first.certFile, renewed.cert);
+  const wanted = Date.parse(new X509Certificate(renewed.cert).validTo) / 1000;
+  // Until the reload is noticed the old certificate still serves: trust either.
+  const deadline = Date.now() + 10_000;
+  let seen = 0;
+  while (Date.now() < deadline) {
+    seen = await expiryTrusting(server.port, [first.cert, renewed.cert]);
+    if (seen === wanted) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  t.equal(seen, wanted, 'the gauge is the renewed certificate notAfter');
+  server.terminate();
+  t.equal(await server.exited, 0);
+});
+
+/** The expiry gauge, read over HTTPS trusting `ca`. */
+function expiryTrusting(port: number, ca: string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port, path: '/metrics', ca, servername: 'localhost', agent: false },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          body += chunk;
+        });
+        res.on('end', () => {
+          const line = body
+            .split('\n')
+            .find((l) => l.startsWith('sts_guard_certificate_expiry_timestamp_seconds '));
+          resolve(Number(line?.split(' ')[1]));
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
