@@ -1,14 +1,14 @@
-import type {
-  CoreV1Api,
-  Informer,
-  KubeConfig,
-  ObjectCache,
-  ObservableMiddleware,
-  V1Service,
-} from '@kubernetes/client-node';
+import type { CoreV1Api, Informer, KubeConfig, ObjectCache, V1Service } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { ServiceDirectory } from '../admission/review.js';
 import type { ServiceLookup } from '../policy/index.js';
+import {
+  abortAfter,
+  isNotFound,
+  type KubernetesLibrary,
+  kubernetesClientLoader,
+  withinBudget,
+} from './client.js';
 
 export interface KubernetesServiceDirectoryOptions {
   /** The whole budget of one look-up; well under the webhook's timeoutSeconds. */
@@ -28,32 +28,7 @@ export interface KubernetesServiceDirectory extends ServiceDirectory {
 
 const RESTART_DELAY_MS = 2000;
 
-type Client = { api: CoreV1Api; kubeConfig: KubeConfig; lib: typeof import('@kubernetes/client-node') };
-
-/** Why look-ups cannot work at all, or undefined when a cluster is configured. */
-function missingConfiguration(kubeConfig: KubeConfig): string | undefined {
-  // loadFromDefault() falls back to this placeholder when it finds no configuration anywhere.
-  const cluster = kubeConfig.getCurrentCluster();
-  if (!cluster || (cluster.name === 'cluster' && cluster.server === 'http://localhost:8080')) {
-    return 'no Kubernetes configuration found (not in a pod; no KUBECONFIG or ~/.kube/config)';
-  }
-  return undefined;
-}
-
-function describeError(error: unknown, timeoutMs: number): string {
-  if (error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError')) {
-    return `the Kubernetes API did not answer within ${timeoutMs} ms`;
-  }
-  const code = (error as { code?: unknown }).code;
-  if (typeof code === 'number') {
-    const hint = code === 401 || code === 403 ? ' (check the webhook ServiceAccount RBAC: get services)' : '';
-    return `the Kubernetes API answered HTTP ${code}${hint}`;
-  }
-  const message = error instanceof Error ? error.message : String(error);
-  return message.startsWith('no Kubernetes configuration')
-    ? message
-    : `the Kubernetes API could not be reached: ${message}`;
-}
+const PERMISSION = 'get services';
 
 /**
  * Service look-ups through @kubernetes/client-node. A warm watch-fed cache answers hits; a miss
@@ -63,29 +38,24 @@ function describeError(error: unknown, timeoutMs: number): string {
 export function createKubernetesServiceDirectory(
   options: KubernetesServiceDirectoryOptions,
 ): KubernetesServiceDirectory {
-  let client: Promise<Client> | undefined;
+  const loadClient = kubernetesClientLoader(options.kubeConfig);
+  let api: Promise<CoreV1Api> | undefined;
   let informer: (Informer<V1Service> & ObjectCache<V1Service>) | undefined;
   let warm = false;
   let closed = false;
   let restartTimer: NodeJS.Timeout | undefined;
 
-  // Loaded on first use: the client library is the largest import, and a cold serverless
-  // instance should answer reviews that need no look-up without paying for it.
-  const getClient = () => {
-    client ??= import('@kubernetes/client-node').then((lib) => {
-      const kubeConfig = options.kubeConfig ?? new lib.KubeConfig();
-      if (!options.kubeConfig) kubeConfig.loadFromDefault();
-      const missing = missingConfiguration(kubeConfig);
-      if (missing) throw new Error(missing);
-      const api = kubeConfig.makeApiClient(lib.CoreV1Api);
-      if (options.cache && !closed) startInformer({ api, kubeConfig, lib });
-      return { api, kubeConfig, lib };
+  const getApi = () => {
+    api ??= loadClient().then(({ lib, kubeConfig }) => {
+      const core = kubeConfig.makeApiClient(lib.CoreV1Api);
+      if (options.cache && !closed) startInformer(lib, kubeConfig, core);
+      return core;
     });
-    return client;
+    return api;
   };
 
-  function startInformer({ api, kubeConfig, lib }: Client) {
-    informer = lib.makeInformer(kubeConfig, '/api/v1/services', () => api.listServiceForAllNamespaces());
+  function startInformer(lib: KubernetesLibrary, kubeConfig: KubeConfig, core: CoreV1Api) {
+    informer = lib.makeInformer(kubeConfig, '/api/v1/services', () => core.listServiceForAllNamespaces());
     informer.on('connect', () => {
       warm = true;
     });
@@ -100,37 +70,24 @@ export function createKubernetesServiceDirectory(
   }
 
   async function liveGet(namespace: string, name: string): Promise<ServiceLookup> {
-    const { api, lib } = await getClient();
-    const signal = AbortSignal.timeout(options.timeoutMs);
-    // Aborts the HTTP request itself, so a slow API server does not pile up open sockets.
-    const abortAfterBudget: ObservableMiddleware = {
-      pre: (ctx) => {
-        ctx.setSignal(signal);
-        return new lib.Observable(Promise.resolve(ctx));
-      },
-      post: (ctx) => new lib.Observable(Promise.resolve(ctx)),
-    };
+    const [core, { lib }] = await Promise.all([getApi(), loadClient()]);
     try {
-      const service = await api.readNamespacedService(
+      const service = await core.readNamespacedService(
         { name, namespace },
-        { middleware: [abortAfterBudget], middlewareMergeStrategy: 'append' },
+        abortAfter(lib, options.timeoutMs),
       );
       return { outcome: 'found', service };
     } catch (error) {
-      if ((error as { code?: unknown }).code === 404) return { outcome: 'not-found' };
-      return { outcome: 'unavailable', reason: describeError(error, options.timeoutMs) };
+      if (isNotFound(error)) return { outcome: 'not-found' };
+      throw error;
     }
   }
 
   return {
     async lookup(namespace, name) {
-      try {
-        const cached = warm ? informer?.get(name, namespace) : undefined;
-        if (cached) return { outcome: 'found', service: cached };
-        return await withBudget(liveGet(namespace, name), options.timeoutMs);
-      } catch (error) {
-        return { outcome: 'unavailable', reason: describeError(error, options.timeoutMs) };
-      }
+      const cached = warm ? informer?.get(name, namespace) : undefined;
+      if (cached) return { outcome: 'found', service: cached };
+      return withinBudget(() => liveGet(namespace, name), options.timeoutMs, PERMISSION);
     },
     cacheWarm: () => warm,
     close() {
@@ -139,20 +96,4 @@ export function createKubernetesServiceDirectory(
       informer?.stop().catch(() => undefined);
     },
   };
-}
-
-/** Resolves to an `unavailable` outcome when `work` outlives the budget (config loading included). */
-function withBudget(work: Promise<ServiceLookup>, timeoutMs: number): Promise<ServiceLookup> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<ServiceLookup>((resolve) => {
-    timer = setTimeout(
-      () =>
-        resolve({
-          outcome: 'unavailable',
-          reason: `the Kubernetes API did not answer within ${timeoutMs} ms`,
-        }),
-      timeoutMs,
-    );
-  });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }

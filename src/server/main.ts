@@ -1,13 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import type { Server as HttpsServer } from 'node:https';
-import { setTimeout } from 'node:timers/promises';
-import closeWithGrace from 'close-with-grace';
 import { pino } from 'pino';
-import { createKubernetesServiceDirectory } from '../cluster/services.js';
-import { createKubernetesStatefulSetDirectory } from '../cluster/statefulsets.js';
 import { loadConfig } from '../config.js';
-import { buildApp } from './app.js';
 import { loadServingCertificate, TLS_DEFAULTS, watchCertificate } from './tls.js';
+import { closeGracefully, createWebhook } from './webhook.js';
 
 /** `npm start`: the webhook over HTTPS, with a development certificate when none is configured. */
 async function main() {
@@ -22,17 +18,7 @@ async function main() {
   }
   const clientCa = config.tls.clientCaFile ? await readFile(config.tls.clientCaFile, 'utf8') : undefined;
 
-  // The look-ups import @kubernetes/client-node on first use (serverless cold starts skip it); a
-  // long-running server loads it now, so the first review's look-up budget is not spent loading it.
-  await import('@kubernetes/client-node');
-  const services = createKubernetesServiceDirectory({ ...config.lookup, log });
-  const statefulSets = createKubernetesStatefulSetDirectory({ timeoutMs: config.lookup.timeoutMs, log });
-  const app = await buildApp({
-    settings: config.policy,
-    services,
-    statefulSets,
-    bodyLimitBytes: config.bodyLimitBytes,
-    logger: log,
+  const webhook = await createWebhook(config, log, {
     https: {
       key: certificate.key,
       cert: certificate.cert,
@@ -41,6 +27,7 @@ async function main() {
       ...(clientCa ? { clientCa } : {}),
     },
   });
+  const { app } = webhook;
 
   const stopWatching = certificate.generated
     ? () => undefined
@@ -57,22 +44,7 @@ async function main() {
         log,
       );
 
-  closeWithGrace({ delay: config.shutdownTimeoutMs, logger: log }, async ({ signal, err }) => {
-    if (err) log.error({ err }, 'shutting down after an unexpected error');
-    else
-      log.info(
-        { signal, drainMs: config.shutdownDrainMs },
-        'shutting down: not ready, finishing in-flight reviews',
-      );
-    app.startDraining();
-    // Keep answering while load balancers see readyz 503 and kept-alive clients reconnect elsewhere;
-    // in Kubernetes the preStop sleep has already let endpoints catch up.
-    if (!err && config.shutdownDrainMs > 0) await setTimeout(config.shutdownDrainMs);
-    stopWatching();
-    services.close();
-    await app.close();
-  });
-
+  closeGracefully(webhook, config, log, stopWatching);
   await app.listen({ port: config.port, host: config.host });
 }
 

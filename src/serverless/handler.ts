@@ -1,9 +1,7 @@
 import awsLambdaFastify from '@fastify/aws-lambda';
 import { pino } from 'pino';
-import { createKubernetesServiceDirectory } from '../cluster/services.js';
-import { createKubernetesStatefulSetDirectory } from '../cluster/statefulsets.js';
 import { loadConfig } from '../config.js';
-import { buildApp } from '../server/app.js';
+import { createWebhook } from '../server/webhook.js';
 
 /** What a Lambda Function URL or API Gateway sends (payload 1.0 or 2.0); @fastify/aws-lambda reads it. */
 export type LambdaHttpEvent = Record<string, unknown>;
@@ -26,28 +24,9 @@ export async function createLambdaHandler(env: NodeJS.ProcessEnv = process.env):
   const config = loadConfig(env);
   const log = pino({ level: config.logLevel, base: { service: 'sts-guard', runtime: 'lambda' } });
   // No watch-fed cache, whatever SERVICE_CACHE says: a Lambda instance is frozen between
-  // invocations and may be new for any of them, so every look-up is a live GET.
-  const services = createKubernetesServiceDirectory({
-    timeoutMs: config.lookup.timeoutMs,
-    cache: false,
-    log,
-  });
-  // StatefulSets are always read live (scale reviews, Service deletions).
-  const statefulSets = createKubernetesStatefulSetDirectory({ timeoutMs: config.lookup.timeoutMs, log });
-  const [app] = await Promise.all([
-    buildApp({
-      settings: config.policy,
-      services,
-      statefulSets,
-      bodyLimitBytes: config.bodyLimitBytes,
-      logger: log,
-    }),
-    // Loaded during init, alongside the app, although only look-ups use it: Lambda runs init on a
-    // full vCPU but a small function's invocations on a fraction of one, and the first look-up's
-    // budget (LOOKUP_TIMEOUT_MS) would otherwise include loading this client, which could turn a
-    // cold start into a "could not verify" denial.
-    import('@kubernetes/client-node'),
-  ]);
+  // invocations and may be new for any of them, so every look-up is a live GET. The client is
+  // loaded during init (createWebhook), which Lambda runs on a full vCPU.
+  const { app } = await createWebhook(config, log, { cache: false });
   // decorateRequest: the routes never read the Lambda event, so skip the per-request bookkeeping.
   const proxy = awsLambdaFastify<LambdaHttpEvent>(app, { decorateRequest: false });
   await app.ready();

@@ -1,0 +1,99 @@
+import type { ConfigurationOptions, KubeConfig, ObservableMiddleware } from '@kubernetes/client-node';
+
+export type KubernetesLibrary = typeof import('@kubernetes/client-node');
+export type Unavailable = { outcome: 'unavailable'; reason: string };
+
+/** Why look-ups cannot work at all, or undefined when a cluster is configured. */
+function missingConfiguration(kubeConfig: KubeConfig): string | undefined {
+  // loadFromDefault() falls back to this placeholder when it finds no configuration anywhere.
+  const cluster = kubeConfig.getCurrentCluster();
+  if (!cluster || (cluster.name === 'cluster' && cluster.server === 'http://localhost:8080')) {
+    return 'no Kubernetes configuration found (not in a pod; no KUBECONFIG or ~/.kube/config)';
+  }
+  return undefined;
+}
+
+/**
+ * Loads @kubernetes/client-node and the kubeconfig on first call, once. The library is the
+ * largest import: a cold serverless instance answering a review that needs no look-up never
+ * pays for it. `kubeConfig` defaults to `loadFromDefault()` (in-cluster, KUBECONFIG, ~/.kube/config).
+ */
+export function kubernetesClientLoader(
+  kubeConfig?: KubeConfig,
+): () => Promise<{ lib: KubernetesLibrary; kubeConfig: KubeConfig }> {
+  let loaded: Promise<{ lib: KubernetesLibrary; kubeConfig: KubeConfig }> | undefined;
+  return () => {
+    loaded ??= import('@kubernetes/client-node').then((lib) => {
+      const config = kubeConfig ?? new lib.KubeConfig();
+      if (!kubeConfig) config.loadFromDefault();
+      const missing = missingConfiguration(config);
+      if (missing) throw new Error(missing);
+      return { lib, kubeConfig: config };
+    });
+    return loaded;
+  };
+}
+
+/** A reason a user can act on, for any failure of a look-up; `permission` names the RBAC verb needed. */
+export function describeApiError(error: unknown, timeoutMs: number, permission: string): string {
+  if (error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError')) {
+    return `the Kubernetes API did not answer within ${timeoutMs} ms`;
+  }
+  const code = (error as { code?: unknown } | null | undefined)?.code;
+  if (typeof code === 'number') {
+    const hint =
+      code === 401 || code === 403 ? ` (check the webhook ServiceAccount RBAC: ${permission})` : '';
+    return `the Kubernetes API answered HTTP ${code}${hint}`;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return message.startsWith('no Kubernetes configuration')
+    ? message
+    : `the Kubernetes API could not be reached: ${message}`;
+}
+
+export const isNotFound = (error: unknown) => (error as { code?: unknown } | null | undefined)?.code === 404;
+
+/**
+ * Per-request options that abort the HTTP request itself once the budget is spent, so a slow
+ * API server does not pile up open sockets. (The object-parameter API takes observable middleware.)
+ */
+export function abortAfter(lib: KubernetesLibrary, timeoutMs: number): ConfigurationOptions {
+  const signal = AbortSignal.timeout(timeoutMs);
+  const abort: ObservableMiddleware = {
+    pre: (ctx) => {
+      ctx.setSignal(signal);
+      return new lib.Observable(Promise.resolve(ctx));
+    },
+    post: (ctx) => new lib.Observable(Promise.resolve(ctx)),
+  };
+  return { middleware: [abort], middlewareMergeStrategy: 'append' };
+}
+
+/**
+ * Settles to `unavailable` when `work` outlives the budget. The budget covers everything,
+ * loading the client included, and a failure of any kind becomes `unavailable` with a reason.
+ */
+export async function withinBudget<T>(
+  work: () => Promise<T>,
+  timeoutMs: number,
+  permission: string,
+): Promise<T | Unavailable> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<Unavailable>((resolve) => {
+    timer = setTimeout(
+      () =>
+        resolve({
+          outcome: 'unavailable',
+          reason: `the Kubernetes API did not answer within ${timeoutMs} ms`,
+        }),
+      timeoutMs,
+    );
+  });
+  try {
+    return await Promise.race([work(), timeout]);
+  } catch (error) {
+    return { outcome: 'unavailable', reason: describeApiError(error, timeoutMs, permission) };
+  } finally {
+    clearTimeout(timer);
+  }
+}

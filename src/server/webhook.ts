@@ -1,0 +1,66 @@
+import { setTimeout } from 'node:timers/promises';
+import closeWithGrace from 'close-with-grace';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { createKubernetesServiceDirectory } from '../cluster/services.js';
+import { createKubernetesStatefulSetDirectory } from '../cluster/statefulsets.js';
+import type { Config } from '../config.js';
+import { type AppOptions, buildApp } from './app.js';
+
+export interface Webhook {
+  app: FastifyInstance;
+  /** Stops the Service watch; call before `app.close()`. */
+  stopLookups(): void;
+}
+
+/**
+ * The app wired to its Kubernetes look-ups, as every entry point (HTTPS server, plain-HTTP
+ * container, Lambda) runs it. @kubernetes/client-node is loaded alongside the app, before the
+ * first review: look-ups import it lazily, and loading it must not eat into a look-up's budget.
+ */
+export async function createWebhook(
+  config: Config,
+  log: Logger,
+  options: { cache?: boolean; https?: AppOptions['https'] } = {},
+): Promise<Webhook> {
+  const services = createKubernetesServiceDirectory({
+    timeoutMs: config.lookup.timeoutMs,
+    cache: options.cache ?? config.lookup.cache,
+    log,
+  });
+  // StatefulSets are always read live (scale reviews, Service deletions).
+  const statefulSets = createKubernetesStatefulSetDirectory({ timeoutMs: config.lookup.timeoutMs, log });
+  const [app] = await Promise.all([
+    buildApp({
+      settings: config.policy,
+      services,
+      statefulSets,
+      bodyLimitBytes: config.bodyLimitBytes,
+      logger: log,
+      ...(options.https ? { https: options.https } : {}),
+    }),
+    import('@kubernetes/client-node'),
+  ]);
+  return { app, stopLookups: () => services.close() };
+}
+
+/**
+ * On SIGTERM/SIGINT (or a fatal error): report not-ready, keep answering for SHUTDOWN_DRAIN_MS so
+ * load balancers and kept-alive clients move elsewhere, then close and finish in-flight reviews.
+ */
+export function closeGracefully(webhook: Webhook, config: Config, log: Logger, beforeClose = () => {}): void {
+  closeWithGrace({ delay: config.shutdownTimeoutMs, logger: log }, async ({ signal, err }) => {
+    if (err) log.error({ err }, 'shutting down after an unexpected error');
+    else
+      log.info(
+        { signal, drainMs: config.shutdownDrainMs },
+        'shutting down: not ready, finishing in-flight reviews',
+      );
+    webhook.app.startDraining();
+    // In Kubernetes the preStop sleep has already let endpoints catch up; this covers the rest.
+    if (!err && config.shutdownDrainMs > 0) await setTimeout(config.shutdownDrainMs);
+    beforeClose();
+    webhook.stopLookups();
+    await webhook.app.close();
+  });
+}
