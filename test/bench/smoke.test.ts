@@ -24,7 +24,15 @@ t.test(
     });
     const [code] = (await once(child, 'exit')) as [number | null];
 
-    if (code !== 0) t.comment(stderr.slice(-3000));
+    // The phases with their times, for whoever reads CI's log; all of stderr when it failed.
+    t.comment(
+      code === 0
+        ? stderr
+            .split('\n')
+            .filter((line) => line.startsWith('bench:'))
+            .join('\n')
+        : stderr.slice(-3000),
+    );
     t.equal(code, 0, 'exits 0');
     t.match(stdout, /^figure\s+sts-guard\s+baseline\s+ratio\s+target\s+result$/m, 'prints the header');
     for (const row of [

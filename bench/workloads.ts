@@ -1,0 +1,275 @@
+import type { V1Container, V1StatefulSet } from '@kubernetes/client-node';
+import jsonpatch from 'fast-json-patch';
+import { mutateStatefulSet } from '../src/policy/index.js';
+import {
+  admissionReview,
+  defaultSettings,
+  replicaSet,
+  service,
+  statefulSet,
+} from '../test/support/fixtures.js';
+
+/** One AdmissionReview body the load generators send, serialised once. */
+export interface Workload {
+  id: 'create' | 'update' | 'plain';
+  /** What the table calls it. */
+  label: string;
+  body: string;
+}
+
+export const NAMESPACE = 'grade-submission';
+/** The headless Service the MongoDB StatefulSets name; the local API server holds it. */
+export const headlessService = () => service('mongodb-headless', NAMESPACE);
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/**
+ * The `fieldsV1` tree the API server's field manager records for `value`: `f:` per field,
+ * `k:{"name":…}` per named list item, `.` for a set of scalars. Realistic size is the point here.
+ */
+function fieldsV1(value: Json): { [key: string]: Json } {
+  if (value === null || typeof value !== 'object') return {};
+  if (Array.isArray(value)) {
+    const tree: { [key: string]: Json } = {};
+    for (const item of value) {
+      if (item && typeof item === 'object' && !Array.isArray(item) && typeof item.name === 'string') {
+        tree[`k:${JSON.stringify({ name: item.name })}`] = { '.': {}, ...fieldsV1(item) };
+      } else if (item && typeof item === 'object' && !Array.isArray(item) && 'containerPort' in item) {
+        tree[`k:${JSON.stringify({ containerPort: item.containerPort, protocol: 'TCP' })}`] = {
+          '.': {},
+          ...fieldsV1(item),
+        };
+      }
+    }
+    return tree;
+  }
+  const tree: { [key: string]: Json } = {};
+  for (const [key, child] of Object.entries(value)) {
+    tree[`f:${key}`] = child && typeof child === 'object' ? fieldsV1(child) : {};
+  }
+  return tree;
+}
+
+const asJson = (value: unknown) => JSON.parse(JSON.stringify(value)) as { [key: string]: Json };
+
+/** A container with the defaults kube-apiserver fills in before admission. */
+function defaultedContainer(container: V1Container): V1Container {
+  return {
+    ...container,
+    ports: container.ports?.map((p) => ({ protocol: 'TCP', ...p })),
+    resources: container.resources ?? {},
+    terminationMessagePath: '/dev/termination-log',
+    terminationMessagePolicy: 'File',
+    imagePullPolicy: 'IfNotPresent',
+  };
+}
+
+/**
+ * A StatefulSet as the API server hands it to admission after `kubectl apply`: defaulted, with the
+ * last-applied annotation and the client-side-apply managedFields entry (the bulk of real bodies).
+ */
+function asApplied(
+  manifest: V1StatefulSet,
+  stored?: { uid: string; resourceVersion: string; form: V1StatefulSet },
+): V1StatefulSet {
+  // A stored object carries sts-guard's CREATE-time mutation; last-applied is the user's manifest.
+  const applied = stored?.form ?? manifest;
+  const spec = applied.spec!;
+  const podSpec = spec.template.spec!;
+  const metadata = { ...applied.metadata };
+  const lastApplied = JSON.stringify({ ...manifest, metadata: { ...manifest.metadata, annotations: {} } });
+  const object: V1StatefulSet = {
+    ...applied,
+    metadata: {
+      ...metadata,
+      ...(stored
+        ? {
+            uid: stored.uid,
+            resourceVersion: stored.resourceVersion,
+            generation: 2,
+            creationTimestamp: new Date('2025-01-15T09:30:00Z'),
+          }
+        : {}),
+      annotations: {
+        ...metadata.annotations,
+        'kubectl.kubernetes.io/last-applied-configuration': `${lastApplied}\n`,
+      },
+    },
+    spec: {
+      ...spec,
+      podManagementPolicy: spec.podManagementPolicy ?? 'OrderedReady',
+      revisionHistoryLimit: 10,
+      updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition: 0 } },
+      persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Retain', whenScaled: 'Retain' },
+      template: {
+        ...spec.template,
+        metadata: { ...spec.template.metadata, creationTimestamp: undefined },
+        spec: {
+          ...podSpec,
+          containers: podSpec.containers.map(defaultedContainer),
+          restartPolicy: 'Always',
+          terminationGracePeriodSeconds: 30,
+          dnsPolicy: 'ClusterFirst',
+          securityContext: {},
+          schedulerName: 'default-scheduler',
+        },
+      },
+    },
+  };
+  const json = asJson(object);
+  const { metadata: objectMetadata, spec: objectSpec } = json as {
+    metadata: { [key: string]: Json };
+    spec: Json;
+  };
+  const managedFields: Json[] = [
+    {
+      manager: 'kubectl-client-side-apply',
+      operation: 'Update',
+      apiVersion: 'apps/v1',
+      time: '2025-01-15T09:30:00Z',
+      fieldsType: 'FieldsV1',
+      fieldsV1: {
+        'f:metadata': fieldsV1({
+          annotations: objectMetadata.annotations ?? {},
+          labels: objectMetadata.labels ?? {},
+        }),
+        'f:spec': fieldsV1(objectSpec),
+      },
+    },
+  ];
+  if (stored) {
+    managedFields.push({
+      manager: 'kube-controller-manager',
+      operation: 'Update',
+      apiVersion: 'apps/v1',
+      time: '2025-01-15T09:31:12Z',
+      fieldsType: 'FieldsV1',
+      fieldsV1: {
+        'f:status': fieldsV1({
+          availableReplicas: 3,
+          collisionCount: 0,
+          currentReplicas: 3,
+          currentRevision: '',
+          observedGeneration: 1,
+          readyReplicas: 3,
+          replicas: 3,
+          updateRevision: '',
+          updatedReplicas: 3,
+        }),
+      },
+      subresource: 'status',
+    });
+  }
+  return {
+    ...object,
+    metadata: { ...object.metadata, managedFields: managedFields as never },
+    ...(stored
+      ? {
+          status: {
+            observedGeneration: 1,
+            replicas: 3,
+            readyReplicas: 3,
+            currentReplicas: 3,
+            updatedReplicas: 3,
+            currentRevision: 'mongodb-7d9f8b6c5d',
+            updateRevision: 'mongodb-7d9f8b6c5d',
+            collisionCount: 0,
+            availableReplicas: 3,
+          },
+        }
+      : {}),
+  };
+}
+
+/** The MongoDB replica set as a user writes it: resources, probes and a metrics sidecar. */
+function mongodbManifest(image: string): V1StatefulSet {
+  return replicaSet({
+    image,
+    container: {
+      env: [
+        { name: 'MONGO_INITDB_DATABASE', value: 'grades' },
+        { name: 'TZ', value: 'UTC' },
+      ],
+      resources: { requests: { cpu: '250m', memory: '512Mi' }, limits: { memory: '1Gi' } },
+      readinessProbe: {
+        exec: { command: ['mongo', '--quiet', '--eval', 'db.adminCommand("ping").ok'] },
+        initialDelaySeconds: 5,
+        periodSeconds: 10,
+      },
+      livenessProbe: { tcpSocket: { port: 27017 as never }, initialDelaySeconds: 30, periodSeconds: 20 },
+    },
+    sidecars: [
+      {
+        name: 'metrics',
+        image: 'percona/mongodb_exporter:0.40',
+        args: ['--mongodb.uri=mongodb://127.0.0.1:27017', '--collect-all'],
+        ports: [{ name: 'metrics', containerPort: 9216 }],
+      },
+    ],
+  });
+}
+
+/** The nginx `web` StatefulSet from the Kubernetes StatefulSet tutorial: no database. */
+function webManifest(): V1StatefulSet {
+  const sts = statefulSet({
+    name: 'web',
+    namespace: NAMESPACE,
+    replicas: 3,
+    image: 'registry.k8s.io/nginx-slim:0.24',
+    serviceName: 'nginx',
+    container: {
+      name: 'nginx',
+      ports: [{ name: 'web', containerPort: 80 }],
+      volumeMounts: [{ name: 'www', mountPath: '/usr/share/nginx/html' }],
+    },
+  });
+  sts.spec!.volumeClaimTemplates = [
+    {
+      metadata: { name: 'www' },
+      spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
+    },
+  ];
+  return sts;
+}
+
+/** The CREATE after sts-guard's own mutation: what the API server stores and later sends as oldObject. */
+function mutated(sts: V1StatefulSet): V1StatefulSet {
+  const { patch } = mutateStatefulSet(
+    { operation: 'CREATE', namespace: NAMESPACE, object: sts },
+    defaultSettings(),
+  );
+  return jsonpatch.applyPatch(structuredClone(sts), patch as jsonpatch.Operation[], false, false)
+    .newDocument as V1StatefulSet;
+}
+
+const FIXED_UID = (n: number) => `5d1f8a3e-2c4b-4f6a-9e7d-${String(n).padStart(12, '0')}`;
+
+/** The three bodies every figure uses, built once per run. */
+export function workloads(): Workload[] {
+  const create = admissionReview({
+    uid: FIXED_UID(1),
+    operation: 'CREATE',
+    object: asApplied(mongodbManifest('mongo:4.4')),
+  });
+
+  // An image bump on the stored (already mutated) replica set: object and oldObject both carry
+  // uid, resourceVersion, status, last-applied and two managedFields entries.
+  const stored = { uid: 'c2f5a1d0-8b7e-4e2a-9c31-6f0d4b9a7e15', resourceVersion: '48213' };
+  const before = mongodbManifest('mongo:4.4');
+  const after = mongodbManifest('mongo:4.4.29');
+  const oldObject = asApplied(before, { ...stored, form: mutated(before) });
+  const object = asApplied(after, { ...stored, form: mutated(after) });
+  const update = admissionReview({ uid: FIXED_UID(2), operation: 'UPDATE', object, oldObject });
+
+  const plain = admissionReview({ uid: FIXED_UID(3), operation: 'CREATE', object: asApplied(webManifest()) });
+
+  const sized = (id: Workload['id'], what: string, review: unknown): Workload => {
+    const body = JSON.stringify(review);
+    return { id, label: `${what} (${(Buffer.byteLength(body) / 1024).toFixed(1)} KB)`, body };
+  };
+  return [
+    sized('create', 'MongoDB rs CREATE', create),
+    sized('update', 'MongoDB rs UPDATE+oldObject', update),
+    sized('plain', 'nginx sts CREATE', plain),
+  ];
+}
