@@ -11,7 +11,7 @@ import { LocalApiServer } from '../test/support/apiserver.js';
 import { headlessService, NAMESPACE } from './workloads.js';
 
 export const REPO = resolve(import.meta.dirname, '..');
-export const STS_GUARD_ENTRY = join(REPO, 'dist/server/main.js');
+export const STS_GUARD_ENTRY = join(REPO, 'dist/bundle/server.mjs');
 export const BASELINE_ENTRY = join(REPO, 'bench/baseline-server.mjs');
 
 /** What every server in a run shares: one certificate, one local API server, one kubeconfig. */

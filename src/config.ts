@@ -1,40 +1,8 @@
-import { envSchema } from 'env-schema';
+import * as generated from './generated/config-validator.js';
 import type { PolicySettings, RuleMode } from './policy/index.js';
+import { describeErrors, type Validator } from './validation.js';
 
-/** Every setting sts-guard reads, with its environment variable, default and meaning. */
-const schema = {
-  type: 'object',
-  properties: {
-    PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 8443 },
-    HOST: { type: 'string', default: '0.0.0.0' },
-    TLS_CERT_FILE: { type: 'string', default: '' },
-    TLS_KEY_FILE: { type: 'string', default: '' },
-    TLS_CLIENT_CA_FILE: { type: 'string', default: '' },
-    DEV_CERT_DIR: { type: 'string', default: 'certs/dev' },
-    LOG_LEVEL: {
-      type: 'string',
-      enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
-      default: 'info',
-    },
-    BODY_LIMIT_BYTES: { type: 'integer', minimum: 1024, default: 7 * 1024 * 1024 },
-    SHUTDOWN_TIMEOUT_MS: { type: 'integer', minimum: 100, default: 25000 },
-    SHUTDOWN_DRAIN_MS: { type: 'integer', minimum: 0, default: 2000 },
-    CLUSTER_DOMAIN: { type: 'string', pattern: '^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$', default: 'cluster.local' },
-    RULE_REPLICA_SET: { type: 'string', enum: ['enforce', 'warn', 'off'], default: 'enforce' },
-    RULE_HEADLESS_SERVICE: { type: 'string', enum: ['enforce', 'warn', 'off'], default: 'enforce' },
-    RULE_SERVICE_PROTECTION: { type: 'string', enum: ['enforce', 'warn', 'off'], default: 'enforce' },
-    LOOKUP_FAILURE_MODE: { type: 'string', enum: ['deny', 'warn'], default: 'deny' },
-    LOOKUP_TIMEOUT_MS: { type: 'integer', minimum: 50, maximum: 10000, default: 1500 },
-    SERVICE_CACHE: { type: 'string', enum: ['on', 'off'], default: 'on' },
-    STORAGE_SIZE: {
-      type: 'string',
-      pattern: '^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$',
-      default: '1Gi',
-    },
-    STORAGE_CLASS: { type: 'string', default: '' },
-  },
-} as const;
-
+/** The environment after validation (src/config-schema.ts): typed, defaulted, nothing else. */
 interface Env {
   PORT: number;
   HOST: string;
@@ -57,6 +25,9 @@ interface Env {
   STORAGE_CLASS: string;
 }
 
+// src/config-schema.ts, compiled ahead of time (scripts/compile-schemas.ts).
+const isConfig = generated.config as unknown as Validator<Env>;
+
 export interface Config {
   port: number;
   host: string;
@@ -78,7 +49,9 @@ const optional = (value: string) => (value === '' ? undefined : value);
 
 /** Reads and validates the configuration; throws one error naming every bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const e = envSchema<Env>({ schema, data: env, dotenv: false });
+  // The validator coerces, fills in defaults and drops unknown variables in place: work on a copy.
+  const e: Record<string, unknown> = { ...env };
+  if (!isConfig(e)) throw new Error(`invalid configuration: ${describeErrors(isConfig.errors, 'env')}`);
   if ((e.TLS_CERT_FILE === '') !== (e.TLS_KEY_FILE === '')) {
     throw new Error(
       'TLS_CERT_FILE and TLS_KEY_FILE must be set together (or neither, for a development certificate)',

@@ -1,5 +1,3 @@
-import type { V1Scale, V1Service, V1StatefulSet } from '@kubernetes/client-node';
-import { Ajv, type ValidateFunction } from 'ajv';
 import {
   type Decision,
   headlessServiceToLookUp,
@@ -18,8 +16,10 @@ import {
   validateServiceChange,
   validateStatefulSet,
 } from '../policy/index.js';
-import { scaleSchema, serviceSchema, statefulSetSchema } from './schema.js';
+import { describeErrors, type Validator } from '../validation.js';
+import { MalformedReviewError } from './parse.js';
 import type { AdmissionRequest, AdmissionResponse } from './types.js';
+import { isScale, isService, isStatefulSet } from './validators.js';
 
 /** Answers "what is Service namespace/name?" for the validating review; the cluster edge implements it. */
 export interface ServiceDirectory {
@@ -56,42 +56,19 @@ export interface ReviewResult {
   lookups: LookupOutcome[];
 }
 
-/** A review that is well-formed AdmissionReview but carries an object the API server never sends. */
-export class InvalidObjectError extends Error {
-  readonly statusCode = 400;
-}
-
-const ajv = new Ajv({ allErrors: false, strict: false });
-const isStatefulSet = ajv.compile<V1StatefulSet>(statefulSetSchema);
-
-function asStatefulSet(value: unknown, field: string): V1StatefulSet | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (!isStatefulSet(value)) {
-    throw new InvalidObjectError(
-      `request.${field} is not an apps/v1 StatefulSet: ${ajv.errorsText(isStatefulSet.errors, { dataVar: field })}`,
-    );
-  }
-  return value;
-}
-
-/** Validates `value` against a compiled schema; absent is undefined, the wrong shape is a 400. */
-function asObject<T>(
-  validator: ValidateFunction<T>,
-  value: unknown,
-  field: string,
-  what: string,
-): T | undefined {
+/** Checks `value` against a schema validator; absent is undefined, the wrong shape is a 400. */
+function asObject<T>(validator: Validator<T>, value: unknown, field: string, what: string): T | undefined {
   if (value === undefined || value === null) return undefined;
   if (!validator(value)) {
-    throw new InvalidObjectError(
-      `request.${field} is not ${what}: ${ajv.errorsText(validator.errors, { dataVar: field })}`,
+    throw new MalformedReviewError(
+      `request.${field} is not ${what}: ${describeErrors(validator.errors, field)}`,
     );
   }
   return value;
 }
 
-const isScale = ajv.compile<V1Scale>(scaleSchema);
-const isService = ajv.compile<V1Service>(serviceSchema);
+const asStatefulSet = (value: unknown, field: string) =>
+  asObject(isStatefulSet, value, field, 'an apps/v1 StatefulSet');
 
 function isStatefulSetResource(request: AdmissionRequest): boolean {
   return (

@@ -1,8 +1,7 @@
 import type { V1StatefulSet } from '@kubernetes/client-node';
-import { Ajv } from 'ajv';
 import jsonpatch from 'fast-json-patch';
 import type { ServiceDirectory } from '../admission/review.js';
-import { statefulSetSchema } from '../admission/schema.js';
+import { isStatefulSet } from '../admission/validators.js';
 import {
   detectDatabase,
   headlessServiceToLookUp,
@@ -13,6 +12,7 @@ import {
   type Violation,
   validateStatefulSet,
 } from '../policy/index.js';
+import { describeErrors } from '../validation.js';
 import { InputError } from './errors.js';
 import type { Manifest, ManifestObject } from './input.js';
 import { namespaceOf } from './services.js';
@@ -51,10 +51,6 @@ export interface CheckReport {
   /** Objects of other kinds, which sts-guard lets through without looking. */
   passedThrough: number;
 }
-
-const ajv = new Ajv({ allErrors: false, strict: false });
-// The shape the webhook accepts (the API server's own validation guarantees it there).
-const isStatefulSet = ajv.compile<V1StatefulSet>(statefulSetSchema);
 
 /** `apps/v1` today; any version of the apps group is the same resource to the webhook's rules. */
 export const isStatefulSetManifest = (object: Manifest): boolean =>
@@ -114,7 +110,8 @@ export async function checkManifests(
   const malformed: string[] = [];
   for (const m of candidates) {
     if (isStatefulSet(m.object)) continue;
-    const why = ajv.errorsText(isStatefulSet.errors, { dataVar: 'object' });
+    // The shape the webhook accepts (the API server's own validation guarantees it there).
+    const why = describeErrors(isStatefulSet.errors, 'object');
     malformed.push(`${sourceOf(m)}: not a valid apps/v1 StatefulSet: ${why}`);
   }
   if (malformed.length > 0) throw new InputError(malformed.join('\n'));

@@ -15,8 +15,8 @@ function missingConfiguration(kubeConfig: KubeConfig): string | undefined {
 
 /**
  * Loads @kubernetes/client-node and the kubeconfig on first call, once. The library is the
- * largest import: a cold serverless instance answering a review that needs no look-up never
- * pays for it. `kubeConfig` defaults to `loadFromDefault()` (in-cluster, KUBECONFIG, ~/.kube/config).
+ * largest import (most of a cold start and ~40 MB): an instance that answers no review needing a
+ * look-up never pays for it. `kubeConfig` defaults to `loadFromDefault()` (in-cluster, KUBECONFIG, ~/.kube/config).
  */
 export function kubernetesClientLoader(
   kubeConfig?: KubeConfig,
@@ -70,9 +70,27 @@ export function abortAfter(lib: KubernetesLibrary, timeoutMs: number): Configura
 }
 
 /**
- * Settles to `unavailable` when `work` outlives the budget. The budget covers everything,
- * loading the client included, and a failure of any kind becomes `unavailable` with a reason.
+ * Loads the client, then runs `work` within the budget. Loading is outside the budget: it is
+ * local work done once per process (compiling the library, ~0.1-0.5 s on a cold instance), not
+ * the API server being slow, and it must not turn a cold instance's first look-up into a failure.
+ * A failure of either becomes `unavailable` with a reason.
  */
+export async function withClient<C, T>(
+  load: () => Promise<C>,
+  work: (client: C) => Promise<T>,
+  timeoutMs: number,
+  permission: string,
+): Promise<T | Unavailable> {
+  let client: C;
+  try {
+    client = await load();
+  } catch (error) {
+    return { outcome: 'unavailable', reason: describeApiError(error, timeoutMs, permission) };
+  }
+  return withinBudget(() => work(client), timeoutMs, permission);
+}
+
+/** Settles to `unavailable` when `work` outlives the budget; a failure of any kind becomes `unavailable` with a reason. */
 export async function withinBudget<T>(
   work: () => Promise<T>,
   timeoutMs: number,

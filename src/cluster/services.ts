@@ -7,7 +7,7 @@ import {
   isNotFound,
   type KubernetesLibrary,
   kubernetesClientLoader,
-  withinBudget,
+  withClient,
 } from './client.js';
 
 export interface KubernetesServiceDirectoryOptions {
@@ -21,6 +21,11 @@ export interface KubernetesServiceDirectoryOptions {
 }
 
 export interface KubernetesServiceDirectory extends ServiceDirectory {
+  /**
+   * Loads the client and, with the cache on, starts filling it now rather than at the first
+   * look-up (the webhook's Deployment calls it at start-up). A failure is logged; look-ups retry.
+   */
+  start(): void;
   /** True once the cache has listed every Service and is following the watch. */
   cacheWarm(): boolean;
   close(): void;
@@ -69,8 +74,13 @@ export function createKubernetesServiceDirectory(
     informer.start().catch(() => undefined);
   }
 
-  async function liveGet(namespace: string, name: string): Promise<ServiceLookup> {
-    const [core, { lib }] = await Promise.all([getApi(), loadClient()]);
+  const getClient = () => Promise.all([getApi(), loadClient()]);
+
+  async function liveGet(
+    [core, { lib }]: Awaited<ReturnType<typeof getClient>>,
+    namespace: string,
+    name: string,
+  ): Promise<ServiceLookup> {
     try {
       const service = await core.readNamespacedService(
         { name, namespace },
@@ -87,7 +97,17 @@ export function createKubernetesServiceDirectory(
     async lookup(namespace, name) {
       const cached = warm ? informer?.get(name, namespace) : undefined;
       if (cached) return { outcome: 'found', service: cached };
-      return withinBudget(() => liveGet(namespace, name), options.timeoutMs, PERMISSION);
+      return withClient(
+        getClient,
+        (client) => liveGet(client, namespace, name),
+        options.timeoutMs,
+        PERMISSION,
+      );
+    },
+    start() {
+      getClient().catch((error: unknown) =>
+        options.log.warn({ err: error }, 'Kubernetes client not ready; Service look-ups will retry'),
+      );
     },
     cacheWarm: () => warm,
     close() {

@@ -2,7 +2,7 @@ import type { AppsV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { StatefulSetDirectory } from '../admission/review.js';
 import type { StatefulSetListLookup, StatefulSetLookup } from '../policy/index.js';
-import { abortAfter, isNotFound, kubernetesClientLoader, type Unavailable, withinBudget } from './client.js';
+import { abortAfter, isNotFound, kubernetesClientLoader, type Unavailable, withClient } from './client.js';
 
 export interface KubernetesStatefulSetDirectoryOptions {
   /** The whole budget of one look-up (LOOKUP_TIMEOUT_MS), as for Services. */
@@ -27,8 +27,14 @@ export function createKubernetesStatefulSetDirectory(
     return api;
   };
 
-  async function liveGet(namespace: string, name: string): Promise<StatefulSetLookup> {
-    const [apps, { lib }] = await Promise.all([getApi(), loadClient()]);
+  const getClient = () => Promise.all([getApi(), loadClient()]);
+  type Client = Awaited<ReturnType<typeof getClient>>;
+
+  async function liveGet(
+    [apps, { lib }]: Client,
+    namespace: string,
+    name: string,
+  ): Promise<StatefulSetLookup> {
     try {
       const statefulSet = await apps.readNamespacedStatefulSet(
         { name, namespace },
@@ -41,19 +47,18 @@ export function createKubernetesStatefulSetDirectory(
     }
   }
 
-  async function liveList(namespace: string): Promise<StatefulSetListLookup> {
-    const [apps, { lib }] = await Promise.all([getApi(), loadClient()]);
+  async function liveList([apps, { lib }]: Client, namespace: string): Promise<StatefulSetListLookup> {
     const list = await apps.listNamespacedStatefulSet({ namespace }, abortAfter(lib, options.timeoutMs));
     return { outcome: 'found', statefulSets: list.items ?? [] };
   }
 
   /** Runs a look-up within the budget; a failure becomes `unavailable` with a reason, and is logged. */
   async function bounded<T extends { outcome: string }>(
-    work: () => Promise<T>,
+    work: (client: Client) => Promise<T>,
     permission: string,
     what: string,
   ): Promise<T | Unavailable> {
-    const outcome = await withinBudget(work, options.timeoutMs, permission);
+    const outcome = await withClient(getClient, work, options.timeoutMs, permission);
     if (outcome.outcome === 'unavailable') {
       options.log.warn(
         { lookup: what, reason: (outcome as Unavailable).reason },
@@ -65,8 +70,16 @@ export function createKubernetesStatefulSetDirectory(
 
   return {
     get: (namespace, name) =>
-      bounded(() => liveGet(namespace, name), 'get statefulsets', `get statefulset ${namespace}/${name}`),
+      bounded(
+        (client) => liveGet(client, namespace, name),
+        'get statefulsets',
+        `get statefulset ${namespace}/${name}`,
+      ),
     list: (namespace) =>
-      bounded(() => liveList(namespace), 'list statefulsets', `list statefulsets in ${namespace}`),
+      bounded(
+        (client) => liveList(client, namespace),
+        'list statefulsets',
+        `list statefulsets in ${namespace}`,
+      ),
   };
 }

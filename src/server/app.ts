@@ -8,7 +8,8 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import type { Logger } from 'pino';
-import { InvalidObjectError, type ReviewContext } from '../admission/review.js';
+import { MalformedReviewError } from '../admission/parse.js';
+import type { ReviewContext } from '../admission/review.js';
 import type { Config } from '../config.js';
 import { metricsPlugin } from './metrics.js';
 import { admissionPlugin } from './plugins/admission.js';
@@ -35,19 +36,8 @@ export interface AppOptions extends ReviewContext {
   logger?: Logger | { level: string };
 }
 
-const MAX_JSON_DEPTH = 128;
-
-/** True when `value` nests objects or arrays deeper than `limit`; iterative, so any depth is safe. */
-function nestedDeeperThan(value: unknown, limit: number): boolean {
-  const pending: Array<{ node: object; depth: number }> = [];
-  if (typeof value === 'object' && value !== null) pending.push({ node: value, depth: 1 });
-  for (let next = pending.pop(); next; next = pending.pop()) {
-    if (next.depth > limit) return true;
-    for (const child of Object.values(next.node)) {
-      if (typeof child === 'object' && child !== null) pending.push({ node: child, depth: next.depth + 1 });
-    }
-  }
-  return false;
+function noRouteSchemas(): never {
+  throw new Error('sts-guard routes take no Fastify schema: validate with src/generated/ validators');
 }
 
 /**
@@ -62,9 +52,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // While closing, a request on a kept-alive connection is still answered (with Connection:
     // close) rather than refused with 503: the API server applies failurePolicy to a 503.
     return503OnClosing: false,
-    // Fastify coerces types by default (uid 5 would become "5"); the API server sends exact types,
-    // so a review with the wrong ones is malformed: a 400, never an answer with a coerced uid.
-    ajv: { customOptions: { coerceTypes: false } },
+    // No route has a Fastify schema (bodies are checked by validators compiled ahead of time,
+    // src/generated/), so Fastify's own Ajv and fast-json-stringify compilers are never loaded:
+    // loading and compiling them was a large part of a cold start (bench/README.md).
+    schemaController: {
+      compilersFactory: { buildValidator: noRouteSchemas, buildSerializer: noRouteSchemas },
+    },
   };
   const logging =
     options.logger && 'child' in options.logger
@@ -82,7 +75,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     : Fastify({ ...base, ...logging })) as unknown as FastifyInstance;
 
   app.setErrorHandler<FastifyError>((error, request, reply) => {
-    if (error instanceof InvalidObjectError) {
+    if (error instanceof MalformedReviewError) {
       return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: error.message });
     }
     const status = typeof error.statusCode === 'number' && error.statusCode >= 400 ? error.statusCode : 500;
@@ -107,18 +100,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       });
     });
   }
-
-  // Real objects nest about 20 levels deep; far deeper JSON parses fine but overflows the stack
-  // of recursive comparisons in the policy, so it is refused before any handler runs.
-  app.addHook('preValidation', async (request, reply) => {
-    if (nestedDeeperThan(request.body, MAX_JSON_DEPTH)) {
-      return reply.code(400).send({
-        statusCode: 400,
-        error: 'Bad Request',
-        message: `body is nested deeper than ${MAX_JSON_DEPTH} levels`,
-      });
-    }
-  });
 
   await app.register(healthPlugin);
   await app.register(metricsPlugin, { certificate: options.https?.cert });

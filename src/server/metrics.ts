@@ -91,11 +91,13 @@ async function metrics(app: FastifyInstance, options: MetricsOptions) {
   });
   if (options.certificate) app.recordServingCertificate(options.certificate);
 
-  app.addHook('onResponse', async (request, reply) => {
+  // Callback-style hooks here and in health.ts: they run on every review, and an async hook costs a promise.
+  app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url;
     if (reply.statusCode >= 400 && route && REVIEW_ROUTES.has(route)) {
       errors.inc({ webhook: route.slice(1), code: String(reply.statusCode) });
     }
+    done();
   });
 
   app.get('/metrics', async (_request, reply) =>

@@ -51,7 +51,9 @@ export async function createDevelopmentCertificate(dir: string): Promise<Serving
   const notAfterDate = new Date(notBeforeDate.getTime() + 30 * 24 * 3600 * 1000);
   // Loaded here, not at import: it is only for local runs, and its X.509 stack costs ~100 ms of
   // start-up that every cold serverless instance would otherwise pay (app.ts imports this file).
-  const { generate } = await import('selfsigned');
+  const selfsigned = await import('selfsigned');
+  // Node's import() names a CommonJS module's exports; in the esbuild bundle only `default` has them.
+  const { generate } = selfsigned.default ?? selfsigned;
   const pems = await generate([{ name: 'commonName', value: 'sts-guard development' }], {
     keyType: 'ec',
     curve: 'P-256',

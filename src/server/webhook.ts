@@ -15,8 +15,8 @@ export interface Webhook {
 
 /**
  * The app wired to its Kubernetes look-ups, as every entry point (HTTPS server, plain-HTTP
- * container, Lambda) runs it. @kubernetes/client-node is loaded alongside the app, before the
- * first review: look-ups import it lazily, and loading it must not eat into a look-up's budget.
+ * container, Lambda) runs it. @kubernetes/client-node, most of a cold start, is loaded at start-up
+ * only with the Service cache on; its loading never counts against a look-up's budget.
  */
 export async function createWebhook(
   config: Config,
@@ -30,17 +30,17 @@ export async function createWebhook(
   });
   // StatefulSets are always read live (scale reviews, Service deletions).
   const statefulSets = createKubernetesStatefulSetDirectory({ timeoutMs: config.lookup.timeoutMs, log });
-  const [app] = await Promise.all([
-    buildApp({
-      settings: config.policy,
-      services,
-      statefulSets,
-      bodyLimitBytes: config.bodyLimitBytes,
-      logger: log,
-      ...(options.https ? { https: options.https } : {}),
-    }),
-    import('@kubernetes/client-node'),
-  ]);
+  const app = await buildApp({
+    settings: config.policy,
+    services,
+    statefulSets,
+    bodyLimitBytes: config.bodyLimitBytes,
+    logger: log,
+    ...(options.https ? { https: options.https } : {}),
+  });
+  // A long-lived instance with the cache on fills it now; otherwise (serverless) the client is
+  // loaded by the first review that needs a look-up, so a cold start does not wait for it.
+  if (options.cache ?? config.lookup.cache) services.start();
   return { app, stopLookups: () => services.close() };
 }
 

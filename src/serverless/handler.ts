@@ -25,7 +25,7 @@ export async function createLambdaHandler(env: NodeJS.ProcessEnv = process.env):
   const log = pino({ level: config.logLevel, base: { service: 'sts-guard', runtime: 'lambda' } });
   // No watch-fed cache, whatever SERVICE_CACHE says: a Lambda instance is frozen between
   // invocations and may be new for any of them, so every look-up is a live GET. The client is
-  // loaded during init (createWebhook), which Lambda runs on a full vCPU.
+  // loaded by the first review that needs it (createWebhook).
   const { app } = await createWebhook(config, log, { cache: false });
   // decorateRequest: the routes never read the Lambda event, so skip the per-request bookkeeping.
   const proxy = awsLambdaFastify<LambdaHttpEvent>(app, { decorateRequest: false });

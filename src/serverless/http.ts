@@ -3,7 +3,7 @@ import { loadConfig } from '../config.js';
 import { closeGracefully, createWebhook } from '../server/webhook.js';
 
 /**
- * `node dist/serverless/http.js`: the webhook over plain HTTP on PORT, for platforms whose ingress
+ * `node dist/bundle/http.mjs`: the webhook over plain HTTP on PORT, for platforms whose ingress
  * terminates TLS in front of the container (Knative, deploy/serverless/knative/). Set
  * SERVICE_CACHE=off when instances scale to zero: a new instance then answers with a live GET
  * instead of first listing every Service in the cluster.

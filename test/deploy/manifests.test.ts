@@ -417,7 +417,7 @@ t.test('serverless/knative scales to zero and looks Services up live', async (t)
   t.equal(template.spec.serviceAccountName, 'sts-guard');
   const container = template.spec.containers[0] as V1Container;
   t.equal(container.image, IMAGE);
-  t.same(container.args, ['dist/serverless/http.js'], 'plain HTTP behind Knative ingress');
+  t.same(container.args, ['dist/bundle/http.mjs'], 'plain HTTP behind Knative ingress');
   const env = Object.fromEntries((container.env ?? []).map((e) => [e.name, e.value]));
   t.equal(env.SERVICE_CACHE, 'off');
   t.equal(env.PORT, undefined, 'Knative sets PORT itself');

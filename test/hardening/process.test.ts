@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,12 +12,12 @@ import { LocalApiServer } from '../support/apiserver.js';
 import { admissionReview, replicaSet, service } from '../support/fixtures.js';
 
 /**
- * The built server (`node dist/server/main.js`, what `npm start` and the image run) as a real
+ * The built server (`node dist/bundle/server.mjs`, what `npm start` and the image run) as a real
  * child process: shutdown under load, the client CA and certificate reload as main.ts wires them.
  */
 
 const repoRoot = new URL('../../', import.meta.url).pathname;
-const MAIN = join(repoRoot, 'dist/server/main.js');
+const MAIN = join(repoRoot, 'dist/bundle/server.mjs');
 
 /** The newest modification time under `dir`, in ms. */
 async function newest(dir: string): Promise<number> {
@@ -34,14 +34,7 @@ const built = await stat(MAIN).then(
   () => 0,
 );
 if (built < (await newest(join(repoRoot, 'src')))) {
-  spawnSync(
-    process.execPath,
-    [join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
-    {
-      cwd: repoRoot,
-      stdio: 'inherit',
-    },
-  );
+  spawnSync('npm', ['run', 'build', '--silent'], { cwd: repoRoot, stdio: 'inherit' });
 }
 
 const work = await mkdtemp(join(tmpdir(), 'sts-guard-process-'));
@@ -76,10 +69,24 @@ class ServerProcess {
     this.exited = once(child, 'exit').then(([code]) => code as number | null);
   }
 
-  /** Starts dist/server/main.js on a free loopback port and waits until it listens. */
-  static async start(env: Record<string, string> = {}): Promise<ServerProcess> {
-    const child = spawn(process.execPath, [MAIN], {
-      cwd: work,
+  /** The first log line matching `match`, waiting for it (lines are flushed every 250 ms). */
+  async line(match: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const found = this.lines.find(match);
+      if (found) return found;
+      if (Date.now() > deadline) throw new Error('no such log line within 5 s');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  /** Starts dist/bundle/server.mjs on a free loopback port and waits until it listens. */
+  static async start(
+    env: Record<string, string> = {},
+    where: { entry: string; cwd: string; ca?: () => Promise<string> } = { entry: MAIN, cwd: work },
+  ): Promise<ServerProcess> {
+    const child = spawn(process.execPath, [where.entry], {
+      cwd: where.cwd,
       env: {
         PATH: process.env.PATH ?? '',
         HOME: work,
@@ -109,6 +116,7 @@ class ServerProcess {
         // One review first, so the stream below does not include the first connection to the API server.
         await call(server.port, '/validate', {
           body: JSON.stringify(admissionReview({ object: replicaSet() })),
+          ...(where.ca ? { ca: await where.ca() } : {}),
         });
         return server;
       }
@@ -139,7 +147,7 @@ interface Answer {
 function call(
   port: number,
   path: string,
-  o: { body?: string; agent?: Agent | false; key?: string; cert?: string } = {},
+  o: { body?: string; agent?: Agent | false; key?: string; cert?: string; ca?: string } = {},
 ): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = request(
@@ -148,7 +156,7 @@ function call(
         port,
         path,
         method: o.body === undefined ? 'GET' : 'POST',
-        ca: serving.cert,
+        ca: o.ca ?? serving.cert,
         servername: 'localhost',
         agent: o.agent ?? false,
         ...(o.key && o.cert ? { key: o.key, cert: o.cert } : {}),
@@ -182,6 +190,36 @@ async function review(port: number, agent: Agent): Promise<string | undefined> {
     return (error as Error).message;
   }
 }
+
+t.test(
+  'the bundle runs on its own, as in the image: no node_modules, a development certificate',
+  async (t) => {
+    // What the Dockerfile copies (dist/bundle only), somewhere no node_modules/ can be found.
+    const image = await mkdtemp(join(tmpdir(), 'sts-guard-image-'));
+    t.teardown(() => rm(image, { recursive: true, force: true }));
+    await cp(join(repoRoot, 'dist/bundle'), join(image, 'dist/bundle'), { recursive: true });
+    // No TLS_CERT_FILE/TLS_KEY_FILE: `npm start`'s development certificate, made by the bundled selfsigned.
+    const ca = () => readFile(join(image, 'certs/dev/tls.crt'), 'utf8');
+    const server = await ServerProcess.start(
+      { TLS_CERT_FILE: '', TLS_KEY_FILE: '' },
+      { entry: join(image, 'dist/bundle/server.mjs'), cwd: image, ca },
+    );
+    t.ok(
+      server.lines.some((l) => String(l.msg).startsWith('TLS_CERT_FILE/TLS_KEY_FILE not set')),
+      'says it serves a development certificate',
+    );
+    const mutated = await call(server.port, '/mutate', {
+      body: JSON.stringify(admissionReview({ object: replicaSet() })),
+      ca: await ca(),
+    });
+    t.equal(mutated.statusCode, 200);
+    t.type(JSON.parse(mutated.body).response.patch, 'string', 'the MongoDB StatefulSet is patched');
+    // start() sent a /validate first: its live look-up loaded the bundled Kubernetes client.
+    const validated = await server.line((l) => l.msg === 'admission review' && l.webhook === 'validate');
+    t.equal(validated.verdict, 'allowed', 'the bundled Kubernetes client found the headless Service');
+    t.same(validated.lookups, ['found']);
+  },
+);
 
 t.test('SIGTERM: in-flight reviews are answered, then the process exits 0', async (t) => {
   api.misbehaviour = { kind: 'delay', ms: 400 };

@@ -15,8 +15,9 @@ async function health(app: FastifyInstance) {
     draining = true;
   });
   // While draining, every answer asks kept-alive clients to reconnect, which lands them on a ready replica.
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (draining) reply.header('connection', 'close');
+    done(null, payload);
   });
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) =>

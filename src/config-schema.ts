@@ -1,0 +1,38 @@
+/**
+ * The configuration's JSON schema: every environment variable sts-guard reads, with its type and
+ * default. Compiled ahead of time (scripts/compile-schemas.ts) into src/generated/validators.ts.
+ */
+export const configSchema = {
+  type: 'object',
+  // Every other environment variable is dropped from the result, not refused.
+  additionalProperties: false,
+  properties: {
+    PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 8443 },
+    HOST: { type: 'string', default: '0.0.0.0' },
+    TLS_CERT_FILE: { type: 'string', default: '' },
+    TLS_KEY_FILE: { type: 'string', default: '' },
+    TLS_CLIENT_CA_FILE: { type: 'string', default: '' },
+    DEV_CERT_DIR: { type: 'string', default: 'certs/dev' },
+    LOG_LEVEL: {
+      type: 'string',
+      enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+      default: 'info',
+    },
+    BODY_LIMIT_BYTES: { type: 'integer', minimum: 1024, default: 7 * 1024 * 1024 },
+    SHUTDOWN_TIMEOUT_MS: { type: 'integer', minimum: 100, default: 25000 },
+    SHUTDOWN_DRAIN_MS: { type: 'integer', minimum: 0, default: 2000 },
+    CLUSTER_DOMAIN: { type: 'string', pattern: '^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$', default: 'cluster.local' },
+    RULE_REPLICA_SET: { type: 'string', enum: ['enforce', 'warn', 'off'], default: 'enforce' },
+    RULE_HEADLESS_SERVICE: { type: 'string', enum: ['enforce', 'warn', 'off'], default: 'enforce' },
+    RULE_SERVICE_PROTECTION: { type: 'string', enum: ['enforce', 'warn', 'off'], default: 'enforce' },
+    LOOKUP_FAILURE_MODE: { type: 'string', enum: ['deny', 'warn'], default: 'deny' },
+    LOOKUP_TIMEOUT_MS: { type: 'integer', minimum: 50, maximum: 10000, default: 1500 },
+    SERVICE_CACHE: { type: 'string', enum: ['on', 'off'], default: 'on' },
+    STORAGE_SIZE: {
+      type: 'string',
+      pattern: '^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$',
+      default: '1Gi',
+    },
+    STORAGE_CLASS: { type: 'string', default: '' },
+  },
+} as const;
