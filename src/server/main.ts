@@ -15,7 +15,7 @@ async function main() {
   // pino flushes the rest on exit; a SIGKILL or OOM kill can lose the last quarter second.
   const log = pino(
     { level: config.logLevel, base: { service: 'sts-guard' } },
-    pino.destination({ dest: 1, minLength: 4096, sync: false }),
+    pino.destination({ dest: 1, minLength: 4096, sync: true }),
   );
   setInterval(() => log.flush(), LOG_FLUSH_MS).unref();
   const certificate = await loadServingCertificate(config.tls);
