@@ -161,6 +161,15 @@ interface ThroughputFigure {
   baselineCpuPerReview: number;
 }
 
+/** Fastify alone (bench/fastify-floor.mjs) against the baseline: what the framework costs. */
+interface ReferenceFigure {
+  workload: Workload;
+  reviewsPerSec: number;
+  cpuPerReview: number;
+  baselineReviewsPerSec: number;
+  baselineCpuPerReview: number;
+}
+
 /** Runs `work` and returns its result with the share of one core `server` used meanwhile. */
 async function withCpu<T>(
   server: ServerProcess,
@@ -179,6 +188,7 @@ async function throughputAndLatency(env: BenchEnvironment, load: LoadGenerator, 
   const probe = { path: '/mutate', body: list[0]!.body };
   const stsGuard = await startServer('sts-guard', env, serverOptions(SERVER_OPTIONS), probe);
   let baseline: ServerProcess | undefined;
+  let fastify: ServerProcess | undefined;
   try {
     await recordAnswers(
       env,
@@ -187,9 +197,11 @@ async function throughputAndLatency(env: BenchEnvironment, load: LoadGenerator, 
     );
     baseline = await startServer('baseline', env, serverOptions(SERVER_OPTIONS), probe);
     await checkBaseline(env, baseline, list);
-    log(`warming up both servers (${plan.warmupSec} s each)`);
+    fastify = await startServer('fastify', env, SERVER_OPTIONS, probe);
+    await checkBaseline(env, fastify, list);
+    log(`warming up the servers (${plan.warmupSec} s each)`);
     const mix = [...on('/mutate', list), ...on('/validate', list)];
-    for (const server of [stsGuard, baseline]) {
+    for (const server of [stsGuard, baseline, fastify]) {
       await load.run({
         kind: 'saturate',
         origin: server.origin,
@@ -202,6 +214,7 @@ async function throughputAndLatency(env: BenchEnvironment, load: LoadGenerator, 
 
     // Interleaved (baseline, then sts-guard, per body) so drift in the machine hits both alike.
     const throughput: ThroughputFigure[] = [];
+    const reference: ReferenceFigure[] = [];
     for (const w of list) {
       log(`saturation: ${w.label}`);
       const saturate = (server: ServerProcess, path: '/mutate' | '/validate') =>
@@ -216,6 +229,15 @@ async function throughputAndLatency(env: BenchEnvironment, load: LoadGenerator, 
         );
       const base = await saturate(baseline, '/validate');
       checked(`baseline ${w.label}`, base.result);
+      const framework = await saturate(fastify, '/validate');
+      checked(`Fastify alone ${w.label}`, framework.result);
+      reference.push({
+        workload: w,
+        reviewsPerSec: framework.result.reviewsPerSec,
+        cpuPerReview: (framework.cpuSeconds / framework.result.completed) * 1e6,
+        baselineReviewsPerSec: base.result.reviewsPerSec,
+        baselineCpuPerReview: (base.cpuSeconds / base.result.completed) * 1e6,
+      });
       for (const path of ['/mutate', '/validate'] as const) {
         const run = await saturate(stsGuard, path);
         checked(`sts-guard ${path} ${w.label}`, run.result);
@@ -253,10 +275,17 @@ async function throughputAndLatency(env: BenchEnvironment, load: LoadGenerator, 
     }
     const liveGets =
       env.api.requests.filter((r) => r.startsWith(`GET /api/v1/namespaces/`)).length - liveGetsBefore;
-    return { throughput, latency, liveGets, pids: { stsGuard: stsGuard.pid, baseline: baseline.pid } };
+    return {
+      throughput,
+      reference,
+      latency,
+      liveGets,
+      pids: { stsGuard: stsGuard.pid, baseline: baseline.pid },
+    };
   } finally {
     await stsGuard.stop();
     await baseline?.stop();
+    await fastify?.stop();
   }
 }
 
@@ -466,7 +495,7 @@ async function main() {
   const load = new LoadGenerator();
   const list = workloads();
   try {
-    const { throughput, latency, liveGets, pids } = await throughputAndLatency(env, load, list);
+    const { throughput, reference, latency, liveGets, pids } = await throughputAndLatency(env, load, list);
     const rssStsGuard = await rss('sts-guard', env, load, list);
     const rssBaseline = await rss('baseline', env, load, list);
     const cold = await coldStarts(env, list);
@@ -495,6 +524,24 @@ async function main() {
         stsGuard: us(f.stsGuardCpuPerReview),
         baseline: us(f.baselineCpuPerReview),
         ratio: f.stsGuardCpuPerReview / f.baselineCpuPerReview,
+      });
+    }
+    rows.push({
+      section:
+        'Reference, no target: Fastify alone (bench/fastify-floor.mjs: parse, same fixed answer) | baseline',
+    });
+    for (const f of reference) {
+      rows.push({
+        figure: `reviews/s  ${f.workload.label}`,
+        stsGuard: perSec(f.reviewsPerSec),
+        baseline: perSec(f.baselineReviewsPerSec),
+        ratio: f.reviewsPerSec / f.baselineReviewsPerSec,
+      });
+      rows.push({
+        figure: `CPU/review ${f.workload.label}`,
+        stsGuard: us(f.cpuPerReview),
+        baseline: us(f.baselineCpuPerReview),
+        ratio: f.cpuPerReview / f.baselineCpuPerReview,
       });
     }
     rows.push({

@@ -13,6 +13,7 @@ import { headlessService, NAMESPACE } from './workloads.js';
 export const REPO = resolve(import.meta.dirname, '..');
 export const STS_GUARD_ENTRY = join(REPO, 'dist/bundle/server.mjs');
 export const BASELINE_ENTRY = join(REPO, 'bench/baseline-server.mjs');
+export const FASTIFY_ENTRY = join(REPO, 'bench/fastify-floor.mjs');
 
 /** What every server in a run shares: one certificate, one local API server, one kubeconfig. */
 export interface BenchEnvironment {
@@ -90,7 +91,8 @@ export const pinning = () =>
     ? `server on core ${SERVER_CORE}, everything else on core ${CLIENT_CORE}`
     : 'not pinned (no taskset)';
 
-export type ServerKind = 'sts-guard' | 'baseline';
+/** `fastify`: the reference bench/fastify-floor.mjs, the baseline's job done by Fastify. */
+export type ServerKind = 'sts-guard' | 'baseline' | 'fastify';
 
 export interface ServerOptions {
   /** SERVICE_CACHE for sts-guard: `on` in the Deployment, `off` in serverless mode. */
@@ -125,7 +127,7 @@ export async function freePort(): Promise<number> {
  * loaders). sts-guard is the real compiled entry, `npm start` without the build step.
  */
 export function spawnServer(kind: ServerKind, env: BenchEnvironment, port: number, options: ServerOptions) {
-  const entry = kind === 'sts-guard' ? STS_GUARD_ENTRY : BASELINE_ENTRY;
+  const entry = { 'sts-guard': STS_GUARD_ENTRY, baseline: BASELINE_ENTRY, fastify: FASTIFY_ENTRY }[kind];
   const [command, args] = onCore(SERVER_CORE, [...(options.nodeFlags ?? []), entry]);
   const child = spawn(command, args, {
     cwd: REPO,

@@ -13,28 +13,46 @@ export class MalformedReviewError extends Error {
  */
 export const MAX_JSON_DEPTH = 128;
 
+const TOO_DEEP = `body is nested deeper than ${MAX_JSON_DEPTH} levels`;
+const PROTO_KEY = 'body contains a "__proto__" key, which no Kubernetes object has';
+const CONSTRUCTOR_KEY = 'body contains a "constructor.prototype" key, which no Kubernetes object has';
+
 /**
- * True when `value` holds an object or array at nesting depth `limit + 1` or deeper. Recursion
- * stops at `limit` levels, so any input is safe; no allocation, as it walks every review body.
+ * Why a parsed body must be refused before anything reads it, or undefined: nesting deeper than
+ * `levels`, or the keys of prototype poisoning (what secure-json-parse, Fastify's default JSON
+ * parser, scans every body for with regular expressions; here it is one walk for both checks).
+ * Recursion stops at `levels`, so any input is safe; no allocation, as it walks every review body.
  */
-export function nestedDeeperThan(value: unknown, limit: number): boolean {
-  if (typeof value !== 'object' || value === null) return false;
-  if (limit === 0) return true;
+export function hazardIn(value: unknown, levels: number): string | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  if (levels === 0) return TOO_DEEP;
   if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) if (nestedDeeperThan(value[i], limit - 1)) return true;
-  } else {
-    for (const key in value) {
-      if (nestedDeeperThan((value as Record<string, unknown>)[key], limit - 1)) return true;
+    for (let i = 0; i < value.length; i++) {
+      const hazard = hazardIn(value[i], levels - 1);
+      if (hazard) return hazard;
     }
+    return undefined;
   }
-  return false;
+  for (const key in value) {
+    const child = (value as Record<string, unknown>)[key];
+    if (key === '__proto__') return PROTO_KEY;
+    if (
+      key === 'constructor' &&
+      typeof child === 'object' &&
+      child !== null &&
+      Object.hasOwn(child, 'prototype')
+    )
+      return CONSTRUCTOR_KEY;
+    const hazard = hazardIn(child, levels - 1);
+    if (hazard) return hazard;
+  }
+  return undefined;
 }
 
 /** The parsed JSON body as an AdmissionReview v1 request, or a MalformedReviewError saying why not. */
 export function readAdmissionReview(body: unknown): AdmissionReview & { request: AdmissionRequest } {
-  if (nestedDeeperThan(body, MAX_JSON_DEPTH)) {
-    throw new MalformedReviewError(`body is nested deeper than ${MAX_JSON_DEPTH} levels`);
-  }
+  const hazard = hazardIn(body, MAX_JSON_DEPTH);
+  if (hazard) throw new MalformedReviewError(hazard);
   if (!isAdmissionReview(body)) {
     throw new MalformedReviewError(
       `body is not an admission.k8s.io/v1 AdmissionReview request: ${describeErrors(isAdmissionReview.errors, 'body')}`,
