@@ -401,6 +401,8 @@ async function lambdaColdStart(
 
 interface ColdStartFigures {
   baseline: number[];
+  /** The reference: Fastify alone (bench/fastify-floor.mjs). */
+  fastify: number[];
   mutate: number[];
   validate: number[];
   lambda?: { module: string; baseline: number[]; mutate: number[]; validate: number[] };
@@ -429,9 +431,10 @@ async function lambdaHandlerModule(env: BenchEnvironment): Promise<string | unde
 async function coldStarts(env: BenchEnvironment, list: Workload[]): Promise<ColdStartFigures> {
   log(`cold start x${plan.coldStarts}`);
   const create = list.find((w) => w.id === 'create')!;
-  const figures: ColdStartFigures = { baseline: [], mutate: [], validate: [] };
+  const figures: ColdStartFigures = { baseline: [], fastify: [], mutate: [], validate: [] };
   for (let i = 0; i < plan.coldStarts; i++) {
     figures.baseline.push(await coldStart('baseline', env, '/validate', create.body));
+    figures.fastify.push(await coldStart('fastify', env, '/validate', create.body));
     figures.mutate.push(await coldStart('sts-guard', env, '/mutate', create.body));
     figures.validate.push(await coldStart('sts-guard', env, '/validate', create.body));
   }
@@ -609,6 +612,12 @@ async function main() {
         pass: median(values) / baselineCold <= TARGETS.coldStartRatio,
       });
     }
+    rows.push({
+      figure: 'reference, no target: Fastify alone',
+      stsGuard: ms(median(cold.fastify)),
+      baseline: ms(baselineCold),
+      ratio: median(cold.fastify) / baselineCold,
+    });
     if (cold.lambda) {
       const bundled = cold.lambda.module.endsWith('.mjs') ? 'bundle' : 'dist/, unbundled';
       const lambdaBaseline = median(cold.lambda.baseline);
@@ -656,7 +665,7 @@ async function main() {
       `Service look-ups that went live during the throughput and latency runs: ${liveGets} (cache on)`,
       `latency achieved rate: ${(['baseline', '/mutate', '/validate'] as const).map((k) => `${k} ${Math.round(latency[k].achievedRate)}/s`).join(', ')}`,
       `RSS every ${Math.round(plan.rssReviews / plan.rssSamples).toLocaleString('en-US')} reviews (MB): sts-guard ${rssStsGuard.samples.map(([, b]) => (b / 1048576).toFixed(0)).join(' ')}; baseline ${rssBaseline.samples.map(([, b]) => (b / 1048576).toFixed(0)).join(' ')}`,
-      `cold starts (ms): baseline ${cold.baseline.map((v) => v.toFixed(0)).join(' ')}; /mutate ${cold.mutate.map((v) => v.toFixed(0)).join(' ')}; /validate ${cold.validate.map((v) => v.toFixed(0)).join(' ')}`,
+      `cold starts (ms): baseline ${cold.baseline.map((v) => v.toFixed(0)).join(' ')}; Fastify alone ${cold.fastify.map((v) => v.toFixed(0)).join(' ')}; /mutate ${cold.mutate.map((v) => v.toFixed(0)).join(' ')}; /validate ${cold.validate.map((v) => v.toFixed(0)).join(' ')}`,
     ];
     if (cold.lambda) {
       notes.push(

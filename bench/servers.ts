@@ -6,6 +6,7 @@ import { request } from 'node:https';
 import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { bundle } from '../scripts/bundle.mjs';
 import { createDevelopmentCertificate } from '../src/server/tls.js';
 import { LocalApiServer } from '../test/support/apiserver.js';
 import { headlessService, NAMESPACE } from './workloads.js';
@@ -13,7 +14,8 @@ import { headlessService, NAMESPACE } from './workloads.js';
 export const REPO = resolve(import.meta.dirname, '..');
 export const STS_GUARD_ENTRY = join(REPO, 'dist/bundle/server.mjs');
 export const BASELINE_ENTRY = join(REPO, 'bench/baseline-server.mjs');
-export const FASTIFY_ENTRY = join(REPO, 'bench/fastify-floor.mjs');
+/** bench/fastify-floor.mjs bundled like sts-guard (scripts/bundle.mjs), so both load the same way. */
+export const FASTIFY_ENTRY = join(REPO, 'dist/bench/fastify-floor.mjs');
 
 /** What every server in a run shares: one certificate, one local API server, one kubeconfig. */
 export interface BenchEnvironment {
@@ -63,9 +65,14 @@ export async function ensureBuilt(log: (line: string) => void): Promise<void> {
     return newest;
   };
   const built = existsSync(STS_GUARD_ENTRY) ? statSync(STS_GUARD_ENTRY).mtimeMs : 0;
-  if (built >= (await newestSource(join(REPO, 'src')))) return;
-  log('dist/ is missing or older than src/: running npm run build');
-  execFileSync('npm', ['run', 'build', '--silent'], { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] });
+  if (built < (await newestSource(join(REPO, 'src')))) {
+    log('dist/ is missing or older than src/: running npm run build');
+    execFileSync('npm', ['run', 'build', '--silent'], { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] });
+  }
+  await bundle({
+    entryPoints: { 'fastify-floor': 'bench/fastify-floor.mjs' },
+    outdir: join(REPO, 'dist/bench'),
+  });
 }
 
 /**
