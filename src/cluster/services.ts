@@ -4,6 +4,7 @@ import type { ServiceDirectory } from '../admission/review.js';
 import type { ServiceLookup } from '../policy/index.js';
 import {
   abortAfter,
+  describeApiError,
   isNotFound,
   type KubernetesLibrary,
   kubernetesClientLoader,
@@ -23,7 +24,8 @@ export interface KubernetesServiceDirectoryOptions {
 export interface KubernetesServiceDirectory extends ServiceDirectory {
   /**
    * Loads the client and, with the cache on, starts filling it now rather than at the first
-   * look-up (the webhook's Deployment calls it at start-up). A failure is logged; look-ups retry.
+   * look-up (the webhook's Deployment calls it at start-up). A failure (e.g. no kubeconfig) is
+   * logged once here; every look-up then reports it as its reason.
    */
   start(): void;
   /** True once the cache has listed every Service and is following the watch. */
@@ -106,7 +108,10 @@ export function createKubernetesServiceDirectory(
     },
     start() {
       getClient().catch((error: unknown) =>
-        options.log.warn({ err: error }, 'Kubernetes client not ready; Service look-ups will retry'),
+        options.log.warn(
+          { reason: describeApiError(error, options.timeoutMs, PERMISSION) },
+          'Service look-ups are unavailable; each review that needs one says so',
+        ),
       );
     },
     cacheWarm: () => warm,

@@ -1,3 +1,4 @@
+import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import t from 'tap';
 import { createKubernetesServiceDirectory } from '../../src/cluster/services.js';
@@ -100,4 +101,44 @@ t.test('without any Kubernetes configuration, look-ups say so instead of failing
     outcome: 'unavailable',
     reason: /no Kubernetes configuration found|could not be reached/,
   });
+});
+
+t.test('start() fills the cache before the first review, which then needs no live GET', async (t) => {
+  const api = await new LocalApiServer().start();
+  t.teardown(() => api.close());
+  api.put(service('mongodb-headless'));
+  const directory = createKubernetesServiceDirectory({
+    timeoutMs: 1000,
+    cache: true,
+    log,
+    kubeConfig: api.kubeConfig(),
+  });
+  t.teardown(() => directory.close());
+  directory.start();
+  await until(() => directory.cacheWarm(), 'the cache to warm');
+  const found = await directory.lookup('grade-submission', 'mongodb-headless');
+  t.equal(found.outcome, 'found');
+  t.equal(api.requests.filter((r) => r.startsWith('GET /api/v1/namespaces/')).length, 0, 'no live GET');
+});
+
+t.test('start() without a cluster logs why once; each look-up reports the same reason', async (t) => {
+  const lines: Array<Record<string, unknown>> = [];
+  const recording = pino({ level: 'warn' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+  const directory = createKubernetesServiceDirectory({
+    timeoutMs: 500,
+    cache: true,
+    log: recording,
+    // A KubeConfig with nothing loaded: no cluster, as off-cluster without KUBECONFIG.
+    kubeConfig: new KubeConfig(),
+  });
+  t.teardown(() => directory.close());
+  directory.start();
+  await until(() => lines.length > 0, 'the warning');
+  t.match(lines[0], {
+    msg: 'Service look-ups are unavailable; each review that needs one says so',
+    reason: /no Kubernetes configuration found/,
+  });
+  const result = await directory.lookup('grade-submission', 'mongodb-headless');
+  t.match(result, { outcome: 'unavailable', reason: /no Kubernetes configuration found/ });
+  t.equal(lines.length, 1, 'logged once');
 });
