@@ -123,9 +123,6 @@ async function check(command: CheckCommand): Promise<number> {
   let cluster: KubernetesServiceDirectory | undefined;
   let services: ServiceDirectory = fromInput;
   if (command.cluster) {
-    // Loaded before any look-up starts its budget: the CLI has no admission deadline to meet, and
-    // the client library alone can take a good part of LOOKUP_TIMEOUT_MS to import on a busy runner.
-    await import('@kubernetes/client-node');
     // Logs go to stderr so that stdout stays the report (and valid JSON with --output json).
     const log = pino({ level: 'warn', base: { service: 'sts-guard-cli' } }, pino.destination(2));
     cluster = createKubernetesServiceDirectory({ timeoutMs: config.lookup.timeoutMs, cache: false, log });

@@ -1,6 +1,6 @@
 import type { ConfigurationOptions, KubeConfig, ObservableMiddleware } from '@kubernetes/client-node';
 
-export type KubernetesLibrary = typeof import('@kubernetes/client-node');
+export type KubernetesLibrary = typeof import('./library.js');
 export type Unavailable = { outcome: 'unavailable'; reason: string };
 
 /** Why look-ups cannot work at all, or undefined when a cluster is configured. */
@@ -23,7 +23,7 @@ export function kubernetesClientLoader(
 ): () => Promise<{ lib: KubernetesLibrary; kubeConfig: KubeConfig }> {
   let loaded: Promise<{ lib: KubernetesLibrary; kubeConfig: KubeConfig }> | undefined;
   return () => {
-    loaded ??= import('@kubernetes/client-node').then((lib) => {
+    loaded ??= import('./library.js').then((lib) => {
       const config = kubeConfig ?? new lib.KubeConfig();
       if (!kubeConfig) config.loadFromDefault();
       const missing = missingConfiguration(config);
