@@ -46,19 +46,19 @@ export function createKubernetesServiceDirectory(
   options: KubernetesServiceDirectoryOptions,
 ): KubernetesServiceDirectory {
   const loadClient = kubernetesClientLoader(options.kubeConfig);
-  let api: Promise<CoreV1Api> | undefined;
+  let client: Promise<{ core: CoreV1Api; lib: KubernetesLibrary }> | undefined;
   let informer: (Informer<V1Service> & ObjectCache<V1Service>) | undefined;
   let warm = false;
   let closed = false;
   let restartTimer: NodeJS.Timeout | undefined;
 
-  const getApi = () => {
-    api ??= loadClient().then(({ lib, kubeConfig }) => {
+  const getClient = () => {
+    client ??= loadClient().then(({ lib, kubeConfig }) => {
       const core = kubeConfig.makeApiClient(lib.CoreV1Api);
       if (options.cache && !closed) startInformer(lib, kubeConfig, core);
-      return core;
+      return { core, lib };
     });
-    return api;
+    return client;
   };
 
   function startInformer(lib: KubernetesLibrary, kubeConfig: KubeConfig, core: CoreV1Api) {
@@ -76,10 +76,8 @@ export function createKubernetesServiceDirectory(
     informer.start().catch(() => undefined);
   }
 
-  const getClient = () => Promise.all([getApi(), loadClient()]);
-
   async function liveGet(
-    [core, { lib }]: Awaited<ReturnType<typeof getClient>>,
+    { core, lib }: Awaited<ReturnType<typeof getClient>>,
     namespace: string,
     name: string,
   ): Promise<ServiceLookup> {

@@ -2,7 +2,14 @@ import type { AppsV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { StatefulSetDirectory } from '../admission/review.js';
 import type { StatefulSetListLookup, StatefulSetLookup } from '../policy/index.js';
-import { abortAfter, isNotFound, kubernetesClientLoader, type Unavailable, withClient } from './client.js';
+import {
+  abortAfter,
+  isNotFound,
+  type KubernetesLibrary,
+  kubernetesClientLoader,
+  type Unavailable,
+  withClient,
+} from './client.js';
 
 export interface KubernetesStatefulSetDirectoryOptions {
   /** The whole budget of one look-up (LOOKUP_TIMEOUT_MS), as for Services. */
@@ -21,20 +28,17 @@ export function createKubernetesStatefulSetDirectory(
   options: KubernetesStatefulSetDirectoryOptions,
 ): StatefulSetDirectory {
   const loadClient = kubernetesClientLoader(options.kubeConfig);
-  let api: Promise<AppsV1Api> | undefined;
-  const getApi = () => {
-    api ??= loadClient().then(({ lib, kubeConfig }) => kubeConfig.makeApiClient(lib.AppsV1Api));
-    return api;
+  type Client = { apps: AppsV1Api; lib: KubernetesLibrary };
+  let client: Promise<Client> | undefined;
+  const getClient = () => {
+    client ??= loadClient().then(({ lib, kubeConfig }) => ({
+      apps: kubeConfig.makeApiClient(lib.AppsV1Api),
+      lib,
+    }));
+    return client;
   };
 
-  const getClient = () => Promise.all([getApi(), loadClient()]);
-  type Client = Awaited<ReturnType<typeof getClient>>;
-
-  async function liveGet(
-    [apps, { lib }]: Client,
-    namespace: string,
-    name: string,
-  ): Promise<StatefulSetLookup> {
+  async function liveGet({ apps, lib }: Client, namespace: string, name: string): Promise<StatefulSetLookup> {
     try {
       const statefulSet = await apps.readNamespacedStatefulSet(
         { name, namespace },
@@ -47,7 +51,7 @@ export function createKubernetesStatefulSetDirectory(
     }
   }
 
-  async function liveList([apps, { lib }]: Client, namespace: string): Promise<StatefulSetListLookup> {
+  async function liveList({ apps, lib }: Client, namespace: string): Promise<StatefulSetListLookup> {
     const list = await apps.listNamespacedStatefulSet({ namespace }, abortAfter(lib, options.timeoutMs));
     return { outcome: 'found', statefulSets: list.items ?? [] };
   }

@@ -74,10 +74,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       })
     : Fastify({ ...base, ...logging })) as unknown as FastifyInstance;
 
+  // Fastify's errors and MalformedReviewError carry their statusCode (400, 413, 415, …).
   app.setErrorHandler<FastifyError>((error, request, reply) => {
-    if (error instanceof MalformedReviewError) {
-      return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: error.message });
-    }
     const status = typeof error.statusCode === 'number' && error.statusCode >= 400 ? error.statusCode : 500;
     if (status >= 500) request.log.error({ err: error }, 'review failed');
     return reply.code(status).send({

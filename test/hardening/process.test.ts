@@ -2,7 +2,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import { cp, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { Agent, request } from 'node:https';
+import { Agent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generate } from 'selfsigned';
@@ -10,6 +10,7 @@ import t from 'tap';
 import { createDevelopmentCertificate } from '../../src/server/tls.js';
 import { LocalApiServer } from '../support/apiserver.js';
 import { admissionReview, replicaSet, service } from '../support/fixtures.js';
+import { httpsCall } from '../support/https.js';
 
 /**
  * The built server (`node dist/bundle/server.mjs`, what `npm start` and the image run) as a real
@@ -139,43 +140,12 @@ class ServerProcess {
   }
 }
 
-interface Answer {
-  statusCode: number;
-  body: string;
-}
-
-function call(
+/** A request to the server under test, trusting the serving certificate unless told otherwise. */
+const call = (
   port: number,
   path: string,
   o: { body?: string; agent?: Agent | false; key?: string; cert?: string; ca?: string } = {},
-): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port,
-        path,
-        method: o.body === undefined ? 'GET' : 'POST',
-        ca: o.ca ?? serving.cert,
-        servername: 'localhost',
-        agent: o.agent ?? false,
-        ...(o.key && o.cert ? { key: o.key, cert: o.cert } : {}),
-        headers: o.body === undefined ? {} : { 'content-type': 'application/json' },
-      },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          body += chunk;
-        });
-        res.on('end', () => resolve({ statusCode: res.statusCode ?? 0, body }));
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(o.body);
-  });
-}
+) => httpsCall(port, path, { ...o, ca: o.ca ?? serving.cert });
 
 /** A review that makes one Service look-up (slowed by the local API server), answered or why not. */
 async function review(port: number, agent: Agent): Promise<string | undefined> {
@@ -389,25 +359,8 @@ t.test('a reloaded serving certificate moves the expiry metric', async (t) => {
 });
 
 /** The expiry gauge, read over HTTPS trusting `ca`. */
-function expiryTrusting(port: number, ca: string[]): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { host: '127.0.0.1', port, path: '/metrics', ca, servername: 'localhost', agent: false },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          body += chunk;
-        });
-        res.on('end', () => {
-          const line = body
-            .split('\n')
-            .find((l) => l.startsWith('sts_guard_certificate_expiry_timestamp_seconds '));
-          resolve(Number(line?.split(' ')[1]));
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
+async function expiryTrusting(port: number, ca: string[]): Promise<number> {
+  const { body } = await httpsCall(port, '/metrics', { ca });
+  const line = body.split('\n').find((l) => l.startsWith('sts_guard_certificate_expiry_timestamp_seconds '));
+  return Number(line?.split(' ')[1]);
 }

@@ -1,5 +1,4 @@
 import { mkdtemp } from 'node:fs/promises';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ConnectionOptions, connect, createServer } from 'node:tls';
@@ -9,6 +8,7 @@ import t from 'tap';
 import { createDevelopmentCertificate, TLS_CIPHERS } from '../../src/server/tls.js';
 import { LocalApiServer } from '../support/apiserver.js';
 import { admissionReview, replicaSet, service } from '../support/fixtures.js';
+import { httpsCall } from '../support/https.js';
 import { webhookAgainst } from './support.js';
 
 const api = await new LocalApiServer().start();
@@ -34,45 +34,6 @@ function handshake(port: number, ca: string, options: ConnectionOptions): Promis
     socket.on('error', (error: NodeJS.ErrnoException) =>
       resolve({ ok: false, code: error.code ?? error.message }),
     );
-  });
-}
-
-interface Answer {
-  statusCode: number;
-  body: string;
-}
-
-/** One HTTPS request on a fresh connection, optionally presenting a client certificate. */
-function httpsCall(
-  port: number,
-  path: string,
-  ca: string,
-  o: { body?: string; key?: string; cert?: string } = {},
-): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port,
-        path,
-        servername: 'localhost',
-        method: o.body === undefined ? 'GET' : 'POST',
-        ca,
-        agent: false,
-        ...(o.key && o.cert ? { key: o.key, cert: o.cert } : {}),
-        headers: o.body === undefined ? {} : { 'content-type': 'application/json' },
-      },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          body += chunk;
-        });
-        res.on('end', () => resolve({ statusCode: res.statusCode ?? 0, body }));
-      },
-    );
-    req.on('error', reject);
-    req.end(o.body);
   });
 }
 
@@ -167,21 +128,23 @@ t.test(
     const review = admissionReview({ object: replicaSet() });
     const body = JSON.stringify(review);
 
-    const anonymous = await httpsCall(server.port, '/validate', certificate.cert, { body });
+    const anonymous = await httpsCall(server.port, '/validate', { ca: certificate.cert, body });
     t.equal(anonymous.statusCode, 401, 'no client certificate: refused');
     t.match(JSON.parse(anonymous.body), {
       statusCode: 401,
       message: /client certificate signed by the configured client CA/,
     });
 
-    const foreign = await httpsCall(server.port, '/mutate', certificate.cert, {
+    const foreign = await httpsCall(server.port, '/mutate', {
+      ca: certificate.cert,
       body,
       key: stranger.private,
       cert: stranger.cert,
     });
     t.equal(foreign.statusCode, 401, 'a certificate from another CA: refused');
 
-    const trusted = await httpsCall(server.port, '/validate', certificate.cert, {
+    const trusted = await httpsCall(server.port, '/validate', {
+      ca: certificate.cert,
       body,
       key: apiServerClient.private,
       cert: apiServerClient.cert,
@@ -191,7 +154,7 @@ t.test(
 
     for (const path of ['/healthz', '/readyz', '/metrics']) {
       t.equal(
-        (await httpsCall(server.port, path, certificate.cert)).statusCode,
+        (await httpsCall(server.port, path, { ca: certificate.cert })).statusCode,
         200,
         `${path} answers kubelet and Prometheus, which present no client certificate`,
       );

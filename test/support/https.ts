@@ -1,4 +1,4 @@
-import { request } from 'node:https';
+import { type Agent, request } from 'node:https';
 
 export interface HttpsAnswer {
   statusCode: number;
@@ -36,5 +36,43 @@ export function httpsRequest(
     );
     req.on('error', reject);
     req.end(options.body);
+  });
+}
+
+/**
+ * One HTTPS request to a local server on 127.0.0.1 whose certificate names `localhost`: GET, or
+ * POST of a JSON `body`; a fresh connection unless `agent` is given; optionally presenting a
+ * client certificate (`key`/`cert`).
+ */
+export function httpsCall(
+  port: number,
+  path: string,
+  o: { ca: string | string[]; body?: string; agent?: Agent | false; key?: string; cert?: string },
+): Promise<{ statusCode: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        servername: 'localhost',
+        method: o.body === undefined ? 'GET' : 'POST',
+        ca: o.ca,
+        agent: o.agent ?? false,
+        ...(o.key && o.cert ? { key: o.key, cert: o.cert } : {}),
+        headers: o.body === undefined ? {} : { 'content-type': 'application/json' },
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          body += chunk;
+        });
+        res.on('end', () => resolve({ statusCode: res.statusCode ?? 0, body }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(o.body);
   });
 }

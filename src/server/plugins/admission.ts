@@ -25,6 +25,7 @@ async function admission(app: FastifyInstance, context: ReviewContext) {
       const started = process.hrtime.bigint();
       const review = readAdmissionReview(req.body).request;
       const result = await handler(review);
+      const elapsedNs = Number(process.hrtime.bigint() - started);
       req.log.info(
         {
           webhook: path.slice(1),
@@ -38,7 +39,7 @@ async function admission(app: FastifyInstance, context: ReviewContext) {
           rules: result.rules.length > 0 ? result.rules : undefined,
           lookups: result.lookups.length > 0 ? result.lookups : undefined,
           warnings: result.response.warnings?.length ?? 0,
-          durationMs: Number(process.hrtime.bigint() - started) / 1e6,
+          durationMs: elapsedNs / 1e6,
         },
         'admission review',
       );
@@ -48,7 +49,7 @@ async function admission(app: FastifyInstance, context: ReviewContext) {
         verdict: result.verdict,
         rules: result.rules,
         lookups: result.lookups,
-        durationSeconds: Number(process.hrtime.bigint() - started) / 1e9,
+        durationSeconds: elapsedNs / 1e9,
       });
       return { apiVersion: ADMISSION_API_VERSION, kind: 'AdmissionReview', response: result.response };
     });
