@@ -1,3 +1,6 @@
+// STAND-IN for the API server's CEL: a JavaScript CEL library evaluates deploy/'s matchConditions
+// here, for fast feedback on many request shapes. The real kube-apiserver compiles and evaluates
+// them in test/e2e/registration.e2e.ts.
 import type {
   V1MutatingWebhookConfiguration,
   V1ValidatingWebhookConfiguration,

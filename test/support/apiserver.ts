@@ -1,3 +1,6 @@
+// STAND-IN, not a real API server: a Node imitation of the few Service and StatefulSet calls
+// sts-guard makes, kept only for faults the real kube-apiserver cannot be made to produce on cue
+// (hangs, delays, 403, 500). Everything else is proven against the real one in test/e2e/.
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,9 +13,9 @@ export type Misbehaviour =
   | { kind: 'delay'; ms: number };
 
 /**
- * A real HTTP server that answers the Kubernetes API calls sts-guard makes for Services
- * (GET one, LIST all, WATCH all) and StatefulSets (GET one, LIST a namespace), so tests drive
- * the real @kubernetes/client-node client.
+ * A stand-in API server: an HTTP server that answers the Kubernetes API calls sts-guard makes for
+ * Services (GET one, LIST all, WATCH all) and StatefulSets (GET one, LIST a namespace), so tests
+ * drive the real @kubernetes/client-node client into faults on cue.
  */
 export class LocalApiServer {
   readonly services = new Map<string, V1Service>();

@@ -1,0 +1,103 @@
+import { spawn } from 'node:child_process';
+import { openSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { request } from 'node:https';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** How the e2e suite runs sts-guard: the README's `npm start`, with a real serving certificate. */
+export interface StsGuardProcess {
+  /** The process group of `npm start` (npm, its shell and node). */
+  pid: number;
+  /** https://127.0.0.1:<port> */
+  url: string;
+  /** The CA that signed the serving certificate (the webhooks' caBundle). */
+  caFile: string;
+  logFile: string;
+  env: Record<string, string>;
+}
+
+/** GET a path on sts-guard, trusting only its CA, as the API server does. */
+export function stsGuardGet(
+  base: { url: string; caFile: string },
+  path: string,
+): Promise<{ status: number; body: string }> {
+  return readFile(base.caFile, 'utf8').then(
+    (ca) =>
+      new Promise((resolve, reject) => {
+        const req = request(`${base.url}${path}`, { ca, timeout: 3000 }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            body += chunk;
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out`)));
+        req.on('error', reject);
+        req.end();
+      }),
+  );
+}
+
+async function tail(path: string): Promise<string> {
+  return (await readFile(path, 'utf8').catch(() => '')).trimEnd().split('\n').slice(-20).join('\n');
+}
+
+/**
+ * Starts sts-guard the README's way. `build: true` runs `npm start` as written (its prestart
+ * builds dist/); later restarts run the same `start` script without rebuilding.
+ */
+export async function startStsGuard(options: {
+  port: number;
+  caFile: string;
+  env: Record<string, string>;
+  logFile: string;
+  build: boolean;
+}): Promise<StsGuardProcess> {
+  const env = { ...options.env, PORT: String(options.port), HOST: '127.0.0.1' };
+  const log = openSync(options.logFile, 'a');
+  const args = options.build ? ['start'] : ['run', 'start', '--ignore-scripts'];
+  // Its own process group, so stopping it stops npm, the shell and node together.
+  const child = spawn('npm', args, {
+    cwd: repoRoot,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', log, log],
+    detached: true,
+  });
+  child.unref();
+  const pid = child.pid;
+  if (pid === undefined) throw new Error('could not start npm start');
+  const url = `https://127.0.0.1:${options.port}`;
+  const deadline = Date.now() + 180_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) {
+      throw new Error(`sts-guard exited with ${child.exitCode}:\n${await tail(options.logFile)}`);
+    }
+    const ready = await stsGuardGet({ url, caFile: options.caFile }, '/readyz').catch(() => undefined);
+    if (ready?.status === 200) return { pid, url, caFile: options.caFile, logFile: options.logFile, env };
+    await sleep(300);
+  }
+  throw new Error(`sts-guard did not become ready:\n${await tail(options.logFile)}`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** SIGTERM to the whole group, then SIGKILL after `graceMs`; resolves once it is gone. */
+export async function stopStsGuard(pid: number, graceMs = 15_000): Promise<void> {
+  if (!alive(pid)) return;
+  process.kill(-pid, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (alive(pid) && Date.now() < deadline) await sleep(100);
+  if (alive(pid)) process.kill(-pid, 'SIGKILL');
+  while (alive(pid)) await sleep(50);
+}
