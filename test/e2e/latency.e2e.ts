@@ -85,7 +85,10 @@ async function measure(namespace: string, webhooks: string[]) {
   const perWebhook = Object.fromEntries(
     webhooks.map((w, i) => {
       const d = delta(after[i] as Buckets, before[i] as Buckets);
-      return [w, { count: count(d), p50: quantile(d, 0.5) * 1000, p99: quantile(d, 0.99) * 1000 }];
+      // The histogram's first buckets are 5 ms and 25 ms wide: the share under 5 ms says more
+      // than an interpolated p50 inside it.
+      const under5ms = (d.get(0.005) ?? 0) / Math.max(count(d), 1);
+      return [w, { count: count(d), p50: quantile(d, 0.5) * 1000, p99: quantile(d, 0.99) * 1000, under5ms }];
     }),
   );
   const sorted = [...client].sort((a, b) => a - b);

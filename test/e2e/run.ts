@@ -9,10 +9,10 @@
  *   STS_GUARD_E2E_KEEP=1 npm run test:e2e keep the state directory (logs, kubeconfigs) afterwards
  */
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, realpathSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { delimiter, join, relative } from 'node:path';
+import { delimiter, dirname, join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { parseAllDocuments, stringify } from 'yaml';
@@ -50,9 +50,11 @@ function machineKubectl(): string {
   const candidates: Array<{ path: string; minor: number }> = [];
   for (const dir of (process.env.PATH ?? '').split(delimiter)) {
     if (!existsSync(join(dir, 'kubectl'))) continue;
-    for (const entry of readdirSync(dir)) {
+    // /usr/bin/kubectl is usually a link into the SDK, where its siblings live.
+    const sdk = dirname(realpathSync(join(dir, 'kubectl')));
+    for (const entry of readdirSync(sdk)) {
       const minor = /^kubectl\.1\.(\d+)$/.exec(entry)?.[1];
-      if (minor) candidates.push({ path: join(dir, entry), minor: Number(minor) });
+      if (minor) candidates.push({ path: join(sdk, entry), minor: Number(minor) });
     }
     candidates.push({ path: join(dir, 'kubectl'), minor: -1 });
   }

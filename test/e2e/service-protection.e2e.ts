@@ -31,7 +31,11 @@ t.test('making it non-headless is refused', async (t) => {
     '{"spec":{"clusterIP":"10.96.0.77"}}',
   ]);
   t.not(clusterIP.code, 0, 'setting a clusterIP fails');
-  t.match(clusterIP.stderr, /immutable/, 'refused by the API server: clusterIP is immutable');
+  t.match(
+    clusterIP.stderr,
+    /spec.clusterIPs\[0\].*may not change once set/,
+    'refused by the API server: clusterIP is immutable',
+  );
   // ...but turning it into an ExternalName Service (which clears clusterIP) is valid to the API
   // server, and only sts-guard stops it.
   const externalName = await kubectl(state, [

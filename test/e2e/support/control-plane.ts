@@ -116,8 +116,8 @@ export function kubeconfigYaml(
 ) {
   const credentials =
     'token' in user
-      ? `    token: ${user.token}`
-      : `    client-certificate: ${user.cert}\n    client-key: ${user.key}`;
+      ? `      token: ${user.token}`
+      : `      client-certificate: ${user.cert}\n      client-key: ${user.key}`;
   return `apiVersion: v1
 kind: Config
 clusters:
@@ -249,6 +249,9 @@ export async function startControlPlane(binDir: string, dir: string): Promise<Co
       `--etcd-servers=http://127.0.0.1:${etcdClient}`,
       '--bind-address=127.0.0.1',
       '--advertise-address=127.0.0.1',
+      // The endpoint reconciler refuses a loopback address for the `kubernetes` Service's
+      // endpoints; nothing here reaches the API server through that Service.
+      '--endpoint-reconciler-type=none',
       `--secure-port=${apiserverPort}`,
       `--tls-cert-file=${join(dir, 'apiserver.crt')}`,
       `--tls-private-key-file=${join(dir, 'apiserver.key')}`,
