@@ -1,0 +1,77 @@
+import { watch } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Logger } from 'pino';
+import type { ExceptionSource } from '../admission/review.js';
+import { type ExceptionList, NO_EXCEPTIONS } from '../policy/index.js';
+import { readExceptionList } from './load.js';
+
+/** What the metrics report about the exception list. */
+export interface ExceptionListStatus {
+  /** Exceptions in force. */
+  count: number;
+  /** Loads that failed since start (the previous list stayed in force). */
+  failures: number;
+  /** True when the last load succeeded. */
+  healthy: boolean;
+}
+
+export interface WatchedExceptionSource extends ExceptionSource {
+  status(): ExceptionListStatus;
+  /** Resolves once the first load finished (successfully or not). */
+  ready: Promise<void>;
+  /** Reads the file again now (the watch calls it; tests may too). */
+  reload(): Promise<void>;
+  close(): void;
+}
+
+/**
+ * The exception list from a file (ConfigMap `sts-guard-exceptions` mounted into the pod), reloaded
+ * when it changes: the kubelet swaps a mounted ConfigMap's `..data` symlink, so the directory is
+ * watched, as for the serving certificate. A list that fails to load or validate is logged and
+ * counted, and the last good one stays in force: a typo never turns every exception off, nor
+ * crashes the server. A file that fails at start leaves no exceptions in force until it is fixed.
+ */
+export function watchExceptionList(path: string, log: Logger, debounceMs = 200): WatchedExceptionSource {
+  let list: ExceptionList = NO_EXCEPTIONS;
+  let failures = 0;
+  let healthy = false;
+  let timer: NodeJS.Timeout | undefined;
+
+  const reload = async () => {
+    try {
+      const next = await readExceptionList(path);
+      const changed = JSON.stringify(next) !== JSON.stringify(list);
+      list = next;
+      healthy = true;
+      if (changed) log.info({ file: path, exceptions: list.exceptions.length }, 'exception list loaded');
+    } catch (err) {
+      failures++;
+      healthy = false;
+      log.error(
+        { err, file: path, inForce: list.exceptions.length },
+        'exception list rejected; the previous list stays in force',
+      );
+    }
+  };
+  const ready = reload();
+  let watcher: ReturnType<typeof watch> | undefined;
+  try {
+    watcher = watch(dirname(path), () => {
+      clearTimeout(timer);
+      timer = setTimeout(reload, debounceMs);
+    });
+  } catch (err) {
+    log.error({ err, file: path }, 'cannot watch the exception list; changes need a restart');
+  }
+
+  return {
+    current: () => list,
+    status: () => ({ count: list.exceptions.length, failures, healthy }),
+    ready,
+    reload,
+    close() {
+      clearTimeout(timer);
+      watcher?.close();
+    },
+  };
+}
