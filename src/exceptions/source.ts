@@ -3,7 +3,8 @@ import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { ExceptionSource } from '../admission/review.js';
 import { type ExceptionList, NO_EXCEPTIONS } from '../policy/index.js';
-import { readExceptionList } from './load.js';
+import { readFile } from 'node:fs/promises';
+import { ExceptionListError, parseExceptionList } from './load.js';
 
 /** What the metrics report about the exception list. */
 export interface ExceptionListStatus {
@@ -36,14 +37,22 @@ export function watchExceptionList(path: string, log: Logger, debounceMs = 200):
   let failures = 0;
   let healthy = false;
   let timer: NodeJS.Timeout | undefined;
+  // The text last tried: a directory event that changed nothing is neither reloaded nor counted twice.
+  let lastText: string | undefined;
 
-  const reload = async () => {
+  const load = async () => {
     try {
-      const next = await readExceptionList(path);
-      const changed = JSON.stringify(next) !== JSON.stringify(list);
-      list = next;
+      let text: string;
+      try {
+        text = await readFile(path, 'utf8');
+      } catch (error) {
+        throw new ExceptionListError(`${path}: cannot read: ${(error as Error).message}`);
+      }
+      if (text === lastText) return;
+      lastText = text;
+      list = parseExceptionList(text, path);
       healthy = true;
-      if (changed) log.info({ file: path, exceptions: list.exceptions.length }, 'exception list loaded');
+      log.info({ file: path, exceptions: list.exceptions.length }, 'exception list loaded');
     } catch (err) {
       failures++;
       healthy = false;
@@ -52,6 +61,12 @@ export function watchExceptionList(path: string, log: Logger, debounceMs = 200):
         'exception list rejected; the previous list stays in force',
       );
     }
+  };
+  // One load at a time: a watch event and an explicit reload must not read and count the same text twice.
+  let queue: Promise<void> = Promise.resolve();
+  const reload = () => {
+    queue = queue.then(load);
+    return queue;
   };
   const ready = reload();
   let watcher: ReturnType<typeof watch> | undefined;
