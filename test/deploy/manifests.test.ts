@@ -311,7 +311,7 @@ t.test('the NetworkPolicy admits only HTTPS on 8443 and lets out only the Kubern
   ]);
 });
 
-t.test('RBAC: read Services and StatefulSets, nothing else, for the sts-guard ServiceAccount', async (t) => {
+t.test('RBAC: read Services and StatefulSets, get ConfigMaps, nothing else, for the sts-guard ServiceAccount', async (t) => {
   for (const [variant, rendered] of variants) {
     const role = rendered.one<V1ClusterRole>('ClusterRole');
     t.same(
@@ -319,6 +319,7 @@ t.test('RBAC: read Services and StatefulSets, nothing else, for the sts-guard Se
       [
         { apiGroups: [''], resources: ['services'], verbs: ['get', 'list', 'watch'] },
         { apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['get', 'list'] },
+        { apiGroups: [''], resources: ['configmaps'], verbs: ['get'] },
       ],
       variant,
     );
