@@ -3,8 +3,8 @@ import {
   type ConfigMaps,
   configMapsToLookUp,
   type Decision,
-  type Exemption,
   type ExceptionList,
+  type Exemption,
   headlessServiceToLookUp,
   mutateStatefulSet,
   type PolicySettings,
@@ -229,11 +229,7 @@ async function validateScaleReview(request: AdmissionRequest, ctx: ReviewContext
     configMaps: configMaps.read,
     exceptions: ctx.exceptions?.current(),
   });
-  return decided(request.uid, decision, [
-    statefulSet,
-    ...(service ? [service] : []),
-    ...configMaps.lookups,
-  ]);
+  return decided(request.uid, decision, [statefulSet, ...(service ? [service] : []), ...configMaps.lookups]);
 }
 
 /** Service UPDATE/DELETE: list the StatefulSets in the namespace when a headless Service goes away. */

@@ -9,10 +9,10 @@ import {
   type ExceptionList,
   type Exemption,
   headlessServiceToLookUp,
-  STEPPED_ASIDE_ANNOTATION,
   type JsonPatchOperation,
   mutateStatefulSet,
   type PolicySettings,
+  STEPPED_ASIDE_ANNOTATION,
   type StatefulSetReview,
   type Violation,
   validateStatefulSet,
@@ -91,7 +91,9 @@ export async function checkStatefulSet(
   const review: StatefulSetReview = { operation: 'CREATE', namespace, object: statefulSet };
   const names = configMapsToLookUp(review, settings);
   const lookups = await Promise.all(names.map((n) => options.configMaps.lookup(namespace, n)));
-  const configMaps = new Map(names.map((n, i): [string, ConfigMapLookup] => [n, lookups[i] as ConfigMapLookup]));
+  const configMaps = new Map(
+    names.map((n, i): [string, ConfigMapLookup] => [n, lookups[i] as ConfigMapLookup]),
+  );
   const mutation = mutateStatefulSet(review, settings, { configMaps });
   const mutated = applied(statefulSet, mutation.patch);
 

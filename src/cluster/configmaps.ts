@@ -34,13 +34,19 @@ export function createKubernetesConfigMapDirectory(
   type Client = { core: CoreV1Api; lib: KubernetesLibrary };
   let client: Promise<Client> | undefined;
   const getClient = () => {
-    client ??= loadClient().then(({ lib, kubeConfig }) => ({ core: kubeConfig.makeApiClient(lib.CoreV1Api), lib }));
+    client ??= loadClient().then(({ lib, kubeConfig }) => ({
+      core: kubeConfig.makeApiClient(lib.CoreV1Api),
+      lib,
+    }));
     return client;
   };
 
   async function liveGet({ core, lib }: Client, namespace: string, name: string): Promise<ConfigMapLookup> {
     try {
-      const configMap = await core.readNamespacedConfigMap({ name, namespace }, abortAfter(lib, options.timeoutMs));
+      const configMap = await core.readNamespacedConfigMap(
+        { name, namespace },
+        abortAfter(lib, options.timeoutMs),
+      );
       return { outcome: 'found', configMap };
     } catch (error) {
       if (isNotFound(error)) return { outcome: 'not-found' };

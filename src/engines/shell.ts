@@ -83,7 +83,7 @@ export function parseScript(script: string): ParsedScript {
       i += script[i + 1] === c && c !== '\n' ? 2 : 1;
       continue;
     }
-    if (c === '#' ) {
+    if (c === '#') {
       while (i < n && script[i] !== '\n') i++;
       continue;
     }
@@ -203,7 +203,10 @@ function readWord(script: string, start: number): WordRead {
     }
   }
   if (i === begin) return { ok: true, word: undefined };
-  return { ok: true, word: { text, expands, quoted: quotedParts > 0 && unquotedParts === 0, start: begin, end: i } };
+  return {
+    ok: true,
+    word: { text, expands, quoted: quotedParts > 0 && unquotedParts === 0, start: begin, end: i },
+  };
 }
 
 /** The index of the `)` closing the `(` at `open`, honouring nesting and quotes; -1 if none. */

@@ -23,9 +23,14 @@ function describe(errors: ErrorObject[] | null | undefined): string {
   return (errors ?? [])
     .map((e) => {
       const at = e.instancePath === '' ? '(top level)' : e.instancePath.slice(1).replaceAll('/', '.');
-      const params = e.params as { additionalProperty?: string; allowedValues?: unknown[]; allowedValue?: unknown };
+      const params = e.params as {
+        additionalProperty?: string;
+        allowedValues?: unknown[];
+        allowedValue?: unknown;
+      };
       if (params.additionalProperty) return `${at}: unknown field "${params.additionalProperty}"`;
-      if (params.allowedValues) return `${at}: must be one of ${params.allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
+      if (params.allowedValues)
+        return `${at}: must be one of ${params.allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
       if (params.allowedValue !== undefined) return `${at}: must be ${JSON.stringify(params.allowedValue)}`;
       return `${at}: ${e.message ?? 'is invalid'}`;
     })
@@ -62,7 +67,9 @@ export function parseExceptionList(text: string, source: string): ExceptionList 
   const seen = new Set<string>();
   const duplicates = document.exceptions.map((e) => e.name).filter((n) => seen.has(n) || !seen.add(n));
   if (duplicates.length > 0) {
-    throw new ExceptionListError(`${source}: exception names must be unique: ${[...new Set(duplicates)].join(', ')}`);
+    throw new ExceptionListError(
+      `${source}: exception names must be unique: ${[...new Set(duplicates)].join(', ')}`,
+    );
   }
   return { exceptions: document.exceptions };
 }

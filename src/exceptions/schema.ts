@@ -1,7 +1,12 @@
 import { RULE_IDS } from '../policy/types.js';
 
 /** A DNS-1123 label or subdomain, as Kubernetes names and namespaces are. */
-const NAME = { type: 'string', minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' } as const;
+const NAME = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 253,
+  pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$',
+} as const;
 const NAMES = { type: 'array', minItems: 1, items: NAME } as const;
 
 /**

@@ -1,9 +1,9 @@
 import { watch } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { ExceptionSource } from '../admission/review.js';
 import { type ExceptionList, NO_EXCEPTIONS } from '../policy/index.js';
-import { readFile } from 'node:fs/promises';
 import { ExceptionListError, parseExceptionList } from './load.js';
 
 /** What the metrics report about the exception list. */

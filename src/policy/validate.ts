@@ -178,7 +178,7 @@ const STANDALONE_BECAUSE: Record<ConfigurationForm, string> = {
 };
 
 const UNKNOWN_WIRING_FIX =
-  'start mongod with a literal --replSet <name> in the container\'s command or args, or set replication.replSetName in a config file kept in a ConfigMap; if this StatefulSet is known to be right, ask the platform team for an exception.';
+  "start mongod with a literal --replSet <name> in the container's command or args, or set replication.replSetName in a config file kept in a ConfigMap; if this StatefulSet is known to be right, ask the platform team for an exception.";
 
 /** The replica-set finding for a server that must run as a replica set, and the mode it is held to. */
 function replicaSetFinding(
@@ -259,7 +259,10 @@ export function validateStatefulSet(
     if (settings.rules['headless-service'] !== 'off') {
       const result = headlessServiceViolation(statefulSet, target, review.namespace, lookup, settings);
       if (result.violation) {
-        findings.push({ violation: result.violation, mode: result.mode ?? settings.rules['headless-service'] });
+        findings.push({
+          violation: result.violation,
+          mode: result.mode ?? settings.rules['headless-service'],
+        });
       }
       if (result.unverifiable) warnings.push(`${name}: ${result.unverifiable}`);
     }

@@ -3,7 +3,11 @@ import { parseExceptionList } from '../../src/exceptions/load.js';
 import { type ExceptionList, type StatefulSetReview, validateStatefulSet } from '../../src/policy/index.js';
 import { defaultSettings, statefulSet } from '../support/fixtures.js';
 
-const review = (namespace: string, labels: Record<string, string> = {}, name = 'mongodb'): StatefulSetReview => {
+const review = (
+  namespace: string,
+  labels: Record<string, string> = {},
+  name = 'mongodb',
+): StatefulSetReview => {
   const object = statefulSet({ replicas: 3, namespace, name });
   object.metadata = { ...object.metadata, labels: { ...object.metadata?.labels, ...labels } };
   return { operation: 'CREATE', namespace, object };
@@ -25,20 +29,33 @@ t.test('an exception waives only the rules it lists, for only the StatefulSets i
           - { key: env, operator: In, values: [prod, staging] }
           - { key: canary, operator: DoesNotExist }
 `);
-  const verdict = (r: StatefulSetReview) => validateStatefulSet(r, defaultSettings(), headless, { exceptions });
+  const verdict = (r: StatefulSetReview) =>
+    validateStatefulSet(r, defaultSettings(), headless, { exceptions });
   const waived = verdict(review('legacy', { tier: 'db', env: 'prod' }));
   t.equal(waived.allowed, true);
   t.same(waived.exemptions, [{ exception: 'legacy', rule: 'replica-set' }]);
   t.same(waived.auditAnnotations, { exception: 'legacy:replica-set' });
   t.equal(verdict(review('other', { tier: 'db', env: 'prod' })).allowed, false, 'another namespace');
   t.equal(verdict(review('legacy', { tier: 'db', env: 'dev' })).allowed, false, 'env not In the values');
-  t.equal(verdict(review('legacy', { tier: 'db', env: 'prod', canary: 'x' })).allowed, false, 'canary exists');
+  t.equal(
+    verdict(review('legacy', { tier: 'db', env: 'prod', canary: 'x' })).allowed,
+    false,
+    'canary exists',
+  );
   t.equal(verdict(review('legacy', { tier: 'web', env: 'prod' })).allowed, false, 'matchLabels differ');
 
   // A rule the exception does not list still denies: the headless Service is missing here.
-  const other = validateStatefulSet(review('legacy', { tier: 'db', env: 'prod' }), defaultSettings(), { outcome: 'not-found' }, { exceptions });
+  const other = validateStatefulSet(
+    review('legacy', { tier: 'db', env: 'prod' }),
+    defaultSettings(),
+    { outcome: 'not-found' },
+    { exceptions },
+  );
   t.equal(other.allowed, false);
-  t.same(other.violations.map((v) => v.rule), ['headless-service']);
+  t.same(
+    other.violations.map((v) => v.rule),
+    ['headless-service'],
+  );
 });
 
 t.test('"*" waives every rule, and a rule in warn mode is waived without its warning', async (t) => {
@@ -51,12 +68,24 @@ t.test('"*" waives every rule, and a rule in warn mode is waived without its war
   t.notMatch(d.warnings.join('\n'), /\[replica-set\]: /, 'no warn-mode finding left');
 });
 
-t.test('an exception list that does not validate is refused with every reason; duplicates are refused', async (t) => {
-  t.throws(() => list('exceptions:\n  - name: a\n    reason: r\n    rules: [replica-set]\n    match: { names: [Mongo_DB] }\n'), /exceptions.0.match.names.0: must match pattern/);
-  t.throws(
-    () => list('exceptions:\n  - { name: a, reason: r, rules: ["*"], match: { names: [x] } }\n  - { name: a, reason: r, rules: ["*"], match: { names: [y] } }\n'),
-    /exception names must be unique: a/,
-  );
-  t.throws(() => parseExceptionList('kind: [', 'f.yaml'), /f.yaml: not valid YAML/);
-  t.same(parseExceptionList('', 'empty.yaml'), { exceptions: [] }, 'an empty file is no exceptions');
-});
+t.test(
+  'an exception list that does not validate is refused with every reason; duplicates are refused',
+  async (t) => {
+    t.throws(
+      () =>
+        list(
+          'exceptions:\n  - name: a\n    reason: r\n    rules: [replica-set]\n    match: { names: [Mongo_DB] }\n',
+        ),
+      /exceptions.0.match.names.0: must match pattern/,
+    );
+    t.throws(
+      () =>
+        list(
+          'exceptions:\n  - { name: a, reason: r, rules: ["*"], match: { names: [x] } }\n  - { name: a, reason: r, rules: ["*"], match: { names: [y] } }\n',
+        ),
+      /exception names must be unique: a/,
+    );
+    t.throws(() => parseExceptionList('kind: [', 'f.yaml'), /f.yaml: not valid YAML/);
+    t.same(parseExceptionList('', 'empty.yaml'), { exceptions: [] }, 'an empty file is no exceptions');
+  },
+);

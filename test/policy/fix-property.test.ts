@@ -33,7 +33,13 @@ const headless: ServiceLookup = {
 };
 
 const setName = fc.stringMatching(/^[A-Za-z][A-Za-z0-9_-]{0,15}$/);
-const otherFlags = fc.subarray([['--bind_ip_all'], ['--port', '27018'], ['--auth'], ['--wiredTigerCacheSizeGB', '1'], ['--quiet']]);
+const otherFlags = fc.subarray([
+  ['--bind_ip_all'],
+  ['--port', '27018'],
+  ['--auth'],
+  ['--wiredTigerCacheSizeGB', '1'],
+  ['--quiet'],
+]);
 const replSetFlag = (name: string, glued: boolean) => (glued ? [`--replSet=${name}`] : ['--replSet', name]);
 
 /** Inserts the flag group at a position among the others. */
@@ -47,7 +53,9 @@ const flagsCase = fc
   .record({ name: setName, others: otherFlags, at: fc.nat(), glued: fc.boolean(), direct: fc.boolean() })
   .map(({ name, others, at, glued, direct }): Case => {
     const make = (argv: string[]) =>
-      direct ? statefulSet({ replicas: 3, command: ['mongod', ...argv] }) : statefulSet({ replicas: 3, args: argv });
+      direct
+        ? statefulSet({ replicas: 3, command: ['mongod', ...argv] })
+        : statefulSet({ replicas: 3, args: argv });
     return {
       form: direct ? 'mongod command' : 'args',
       named: make(withFlag(others, replSetFlag(name, glued), at)),
@@ -63,8 +71,13 @@ const shellCase = fc
     others: otherFlags,
     at: fc.nat(),
     glued: fc.boolean(),
-    shell: fc.constantFrom(['/bin/sh', '-c'], ['bash', '-ec'], ['/bin/bash', '-e', '-c']),
-    before: fc.subarray(['ulimit -n 64000', 'echo "starting mongod"', 'export GLIBC_TUNABLES=glibc.pthread.rseq=0', 'set -x']),
+    shell: fc.constantFrom<string[]>(['/bin/sh', '-c'], ['bash', '-ec'], ['/bin/bash', '-e', '-c']),
+    before: fc.subarray([
+      'ulimit -n 64000',
+      'echo "starting mongod"',
+      'export GLIBC_TUNABLES=glibc.pthread.rseq=0',
+      'set -x',
+    ]),
     separator: fc.constantFrom('; ', '\n', ' && '),
     launcher: fc.constantFrom('exec ', '', 'exec numactl --interleave=all ', 'exec env LANG=C '),
     scriptInArgs: fc.boolean(),
@@ -97,7 +110,10 @@ const configFileCase = fc
   .map(({ name, flag, port, dbPath, oplog, subPath }): Case => {
     const file = '/etc/mongod/mongod.conf';
     const config = (replSetName?: string) => {
-      const replication = { ...(oplog ? { oplogSizeMB: oplog } : {}), ...(replSetName ? { replSetName } : {}) };
+      const replication = {
+        ...(oplog ? { oplogSizeMB: oplog } : {}),
+        ...(replSetName ? { replSetName } : {}),
+      };
       return stringify({
         net: { bindIpAll: true, ...(port ? { port } : {}) },
         ...(dbPath ? { storage: { dbPath } } : {}),
@@ -134,7 +150,10 @@ const bitnamiCase = fc
     name: setName,
     mode: fc.constantFrom<V1EnvVar>(
       { name: 'MONGODB_REPLICA_SET_MODE', value: 'primary' },
-      { name: 'MONGODB_REPLICA_SET_MODE', valueFrom: { configMapKeyRef: { name: 'mongo-env', key: 'mode' } } },
+      {
+        name: 'MONGODB_REPLICA_SET_MODE',
+        valueFrom: { configMapKeyRef: { name: 'mongo-env', key: 'mode' } },
+      },
     ),
     extra: fc.subarray<V1EnvVar>([
       { name: 'ALLOW_EMPTY_PASSWORD', value: 'yes' },
@@ -154,10 +173,19 @@ const bitnamiCase = fc
   });
 
 const lookups = (configMaps: V1ConfigMap[]) =>
-  new Map(configMaps.map((c): [string, ConfigMapLookup] => [c.metadata?.name ?? '', { outcome: 'found', configMap: c }]));
+  new Map(
+    configMaps.map((c): [string, ConfigMapLookup] => [
+      c.metadata?.name ?? '',
+      { outcome: 'found', configMap: c },
+    ]),
+  );
 
 /** Applies a printed fix as a user would: the container fields it shows, or the block it adds to the file. */
-function applyFix(sts: V1StatefulSet, configMaps: V1ConfigMap[], fix: string): { sts: V1StatefulSet; configMaps: V1ConfigMap[] } {
+function applyFix(
+  sts: V1StatefulSet,
+  configMaps: V1ConfigMap[],
+  fix: string,
+): { sts: V1StatefulSet; configMaps: V1ConfigMap[] } {
   const fixed = structuredClone(sts);
   const container = fixed.spec?.template.spec?.containers[0] as V1Container;
   const file = fix.match(/^add this to mongod's config file \S+ \(key "([^"]+)" of ConfigMap "([^"]+)"\):\n/);
@@ -169,7 +197,8 @@ function applyFix(sts: V1StatefulSet, configMaps: V1ConfigMap[], fix: string): {
       configMaps: configMaps.map((c) => {
         if (c.metadata?.name !== name || !key) return c;
         const current = (parse(c.data?.[key] ?? '') ?? {}) as Record<string, Record<string, unknown>>;
-        for (const [section, values] of Object.entries(block)) current[section] = { ...current[section], ...values };
+        for (const [section, values] of Object.entries(block))
+          current[section] = { ...current[section], ...values };
         return { ...c, data: { ...c.data, [key]: stringify(current) } };
       }),
     };
@@ -186,29 +215,46 @@ function applyFix(sts: V1StatefulSet, configMaps: V1ConfigMap[], fix: string): {
   return { sts: fixed, configMaps };
 }
 
-t.test('the fix printed for a StatefulSet without its replica-set name, applied, makes it pass', async (t) => {
-  fc.assert(
-    fc.property(fc.oneof(flagsCase, shellCase, configFileCase, bitnamiCase), (c) => {
-      const settings = defaultSettings();
-      const review = (object: V1StatefulSet) => ({ operation: 'CREATE' as const, namespace: 'grade-submission', object });
+t.test(
+  'the fix printed for a StatefulSet without its replica-set name, applied, makes it pass',
+  async (t) => {
+    fc.assert(
+      fc.property(fc.oneof(flagsCase, shellCase, configFileCase, bitnamiCase), (c) => {
+        const settings = defaultSettings();
+        const review = (object: V1StatefulSet) => ({
+          operation: 'CREATE' as const,
+          namespace: 'grade-submission',
+          object,
+        });
 
-      const named = validateStatefulSet(review(c.named), settings, headless, { configMaps: lookups(c.configMaps.named) });
-      if (!named.allowed) throw new Error(`${c.form}: the named form is denied:\n${named.message}`);
-      const target = detectDatabase(c.named);
-      const wiring = target && inspectServer(c.named, target, 'grade-submission', 'cluster.local', lookups(c.configMaps.named)).replicaSet;
-      if (wiring?.state !== 'member' || wiring.name !== c.name) {
-        throw new Error(`${c.form}: detected ${JSON.stringify(wiring)}, not "${c.name}"`);
-      }
+        const named = validateStatefulSet(review(c.named), settings, headless, {
+          configMaps: lookups(c.configMaps.named),
+        });
+        if (!named.allowed) throw new Error(`${c.form}: the named form is denied:\n${named.message}`);
+        const target = detectDatabase(c.named);
+        const wiring =
+          target &&
+          inspectServer(c.named, target, 'grade-submission', 'cluster.local', lookups(c.configMaps.named))
+            .replicaSet;
+        if (wiring?.state !== 'member' || wiring.name !== c.name) {
+          throw new Error(`${c.form}: detected ${JSON.stringify(wiring)}, not "${c.name}"`);
+        }
 
-      const unnamed = validateStatefulSet(review(c.unnamed), settings, headless, { configMaps: lookups(c.configMaps.unnamed) });
-      const violation = unnamed.violations.find((v) => v.rule === 'replica-set');
-      if (unnamed.allowed || !violation) throw new Error(`${c.form}: the unnamed form is not denied`);
+        const unnamed = validateStatefulSet(review(c.unnamed), settings, headless, {
+          configMaps: lookups(c.configMaps.unnamed),
+        });
+        const violation = unnamed.violations.find((v) => v.rule === 'replica-set');
+        if (unnamed.allowed || !violation) throw new Error(`${c.form}: the unnamed form is not denied`);
 
-      const fixed = applyFix(c.unnamed, c.configMaps.unnamed, violation.fix);
-      const after = validateStatefulSet(review(fixed.sts), settings, headless, { configMaps: lookups(fixed.configMaps) });
-      if (!after.allowed) throw new Error(`${c.form}: still denied after the fix\n${violation.fix}\n${after.message}`);
-    }),
-    { numRuns: 300 },
-  );
-  t.pass('every generated StatefulSet passed once its printed fix was applied');
-});
+        const fixed = applyFix(c.unnamed, c.configMaps.unnamed, violation.fix);
+        const after = validateStatefulSet(review(fixed.sts), settings, headless, {
+          configMaps: lookups(fixed.configMaps),
+        });
+        if (!after.allowed)
+          throw new Error(`${c.form}: still denied after the fix\n${violation.fix}\n${after.message}`);
+      }),
+      { numRuns: 300 },
+    );
+    t.pass('every generated StatefulSet passed once its printed fix was applied');
+  },
+);

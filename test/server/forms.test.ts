@@ -44,7 +44,12 @@ await writeExceptions('');
 const exceptions = watchExceptionList(exceptionsFile, log, 20);
 await exceptions.ready;
 
-const services = createKubernetesServiceDirectory({ timeoutMs: 1000, cache: false, log, kubeConfig: api.kubeConfig() });
+const services = createKubernetesServiceDirectory({
+  timeoutMs: 1000,
+  cache: false,
+  log,
+  kubeConfig: api.kubeConfig(),
+});
 const configMaps = createKubernetesConfigMapDirectory({ timeoutMs: 1000, log, kubeConfig: api.kubeConfig() });
 const certificate = await createDevelopmentCertificate(await mkdtemp(join(tmpdir(), 'sts-guard-test-')));
 const app: FastifyInstance = await buildApp({
@@ -87,29 +92,37 @@ t.test('the Bitnami chart is admitted and left unpatched: its image bootstraps t
 });
 
 for (const name of ['mongodb-community-operator.yaml', 'percona-server-mongodb.yaml']) {
-  t.test(`${name}: admitted and unpatched, and the audit annotation says why sts-guard stepped aside`, async (t) => {
-    const { statefulSet } = fixture(name);
-    const validate = await post('/validate', statefulSet);
-    t.equal(validate.response.allowed, true);
-    t.match(validate.response.auditAnnotations?.['stepped-aside'], 'managed by the MongoDB operator');
-    const mutate = await post('/mutate', statefulSet);
-    t.equal(mutate.response.patch, undefined);
-    t.match(mutate.response.auditAnnotations?.['stepped-aside'], 'managed by the MongoDB operator');
-  });
+  t.test(
+    `${name}: admitted and unpatched, and the audit annotation says why sts-guard stepped aside`,
+    async (t) => {
+      const { statefulSet } = fixture(name);
+      const validate = await post('/validate', statefulSet);
+      t.equal(validate.response.allowed, true);
+      t.match(validate.response.auditAnnotations?.['stepped-aside'], 'managed by the MongoDB operator');
+      const mutate = await post('/mutate', statefulSet);
+      t.equal(mutate.response.patch, undefined);
+      t.match(mutate.response.auditAnnotations?.['stepped-aside'], 'managed by the MongoDB operator');
+    },
+  );
 }
 
-t.test('a config file with replSetName: the ConfigMap is read live, admitted, hook and storage follow the file', async (t) => {
-  const { statefulSet } = fixture('mongod-config-file.yaml');
-  const before = api.requests.length;
-  t.equal((await post('/validate', statefulSet)).response.allowed, true);
-  t.ok(
-    api.requests.slice(before).includes('GET /api/v1/namespaces/grade-submission/configmaps/mongodb-config'),
-    'a live GET of the ConfigMap',
-  );
-  const mutate = await post('/mutate', statefulSet);
-  t.match(JSON.stringify(mutate.patch[0]?.value), /27018/, 'the hook uses net.port');
-  t.match(mutate.patch, [{}, {}, { value: { mountPath: '/data/mongo' } }], 'storage at storage.dbPath');
-});
+t.test(
+  'a config file with replSetName: the ConfigMap is read live, admitted, hook and storage follow the file',
+  async (t) => {
+    const { statefulSet } = fixture('mongod-config-file.yaml');
+    const before = api.requests.length;
+    t.equal((await post('/validate', statefulSet)).response.allowed, true);
+    t.ok(
+      api.requests
+        .slice(before)
+        .includes('GET /api/v1/namespaces/grade-submission/configmaps/mongodb-config'),
+      'a live GET of the ConfigMap',
+    );
+    const mutate = await post('/mutate', statefulSet);
+    t.match(JSON.stringify(mutate.patch[0]?.value), /27018/, 'the hook uses net.port');
+    t.match(mutate.patch, [{}, {}, { value: { mountPath: '/data/mongo' } }], 'storage at storage.dbPath');
+  },
+);
 
 t.test('a config file without replication is denied with the replication: block to add', async (t) => {
   const f = fixture('mongod-config-file-without-replication.yaml');
@@ -130,53 +143,90 @@ t.test('a ConfigMap the API refuses to give fails closed, with the reason', asyn
   t.teardown(() => api.behave());
   const { response } = await post('/validate', fixture('mongod-config-file.yaml').statefulSet);
   t.equal(response.allowed, false);
-  t.match(response.status?.message, 'could not read ConfigMap "mongodb-config": the Kubernetes API answered HTTP 403 (check the webhook ServiceAccount RBAC: get configmaps)');
+  t.match(
+    response.status?.message,
+    'could not read ConfigMap "mongodb-config": the Kubernetes API answered HTTP 403 (check the webhook ServiceAccount RBAC: get configmaps)',
+  );
 });
 
-t.test('a shell wrapper that execs mongod --replSet is admitted; without it, denied with the script line', async (t) => {
-  t.equal((await post('/validate', fixture('shell-wrapped-mongod.yaml').statefulSet)).response.allowed, true);
-  const { response } = await post('/validate', fixture('shell-wrapped-mongod-without-replset.yaml').statefulSet);
-  t.equal(response.allowed, false);
-  t.match(response.status?.message, 'edit its line to:\n       ulimit -n 64000; exec mongod --replSet rs0 --bind_ip_all');
-});
+t.test(
+  'a shell wrapper that execs mongod --replSet is admitted; without it, denied with the script line',
+  async (t) => {
+    t.equal(
+      (await post('/validate', fixture('shell-wrapped-mongod.yaml').statefulSet)).response.allowed,
+      true,
+    );
+    const { response } = await post(
+      '/validate',
+      fixture('shell-wrapped-mongod-without-replset.yaml').statefulSet,
+    );
+    t.equal(response.allowed, false);
+    t.match(
+      response.status?.message,
+      'edit its line to:\n       ulimit -n 64000; exec mongod --replSet rs0 --bind_ip_all',
+    );
+  },
+);
 
 async function metric(name: string): Promise<string> {
   const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
-  return text.split('\n').filter((l) => l.startsWith(name)).join('\n');
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith(name))
+    .join('\n');
 }
 
-t.test('a platform exception waives a rule, is audited and counted; a broken list keeps the last good one', async (t) => {
-  const standalone = fixture('shell-wrapped-mongod-without-replset.yaml').statefulSet;
-  await writeExceptions(
-    [
-      'apiVersion: sts-guard.io/v1',
-      'kind: ExceptionList',
-      'exceptions:',
-      '  - name: legacy-grade-db',
-      '    reason: "INFRA-42: moves to the operator in Q3"',
-      '    rules: [replica-set]',
-      '    match:',
-      '      namespaces: [grade-submission]',
-      '      names: [mongodb]',
-    ].join('\n'),
-  );
-  await exceptions.reload();
-  const waived = await post('/validate', standalone);
-  t.equal(waived.response.allowed, true);
-  t.match(waived.response.warnings?.join('\n'), '[replica-set] waived by exception "legacy-grade-db" (INFRA-42: moves to the operator in Q3)');
-  t.same(waived.response.auditAnnotations, { exception: 'legacy-grade-db:replica-set' });
-  t.match(await metric('sts_guard_exceptions_applied_total'), 'sts_guard_exceptions_applied_total{exception="legacy-grade-db",rule="replica-set"} 1');
-  t.match(await metric('sts_guard_exceptions_loaded'), 'sts_guard_exceptions_loaded 1');
+t.test(
+  'a platform exception waives a rule, is audited and counted; a broken list keeps the last good one',
+  async (t) => {
+    const standalone = fixture('shell-wrapped-mongod-without-replset.yaml').statefulSet;
+    await writeExceptions(
+      [
+        'apiVersion: sts-guard.io/v1',
+        'kind: ExceptionList',
+        'exceptions:',
+        '  - name: legacy-grade-db',
+        '    reason: "INFRA-42: moves to the operator in Q3"',
+        '    rules: [replica-set]',
+        '    match:',
+        '      namespaces: [grade-submission]',
+        '      names: [mongodb]',
+      ].join('\n'),
+    );
+    await exceptions.reload();
+    const waived = await post('/validate', standalone);
+    t.equal(waived.response.allowed, true);
+    t.match(
+      waived.response.warnings?.join('\n'),
+      '[replica-set] waived by exception "legacy-grade-db" (INFRA-42: moves to the operator in Q3)',
+    );
+    t.same(waived.response.auditAnnotations, { exception: 'legacy-grade-db:replica-set' });
+    t.match(
+      await metric('sts_guard_exceptions_applied_total'),
+      'sts_guard_exceptions_applied_total{exception="legacy-grade-db",rule="replica-set"} 1',
+    );
+    t.match(await metric('sts_guard_exceptions_loaded'), 'sts_guard_exceptions_loaded 1');
 
-  await writeExceptions('apiVersion: sts-guard.io/v1\nkind: ExceptionList\nexceptions:\n  - name: x\n    rules: [replicaset]\n');
-  await exceptions.reload();
-  t.equal((await post('/validate', standalone)).response.allowed, true, 'the last good list stays in force');
-  t.match(await metric('sts_guard_exceptions_load_failures_total'), 'sts_guard_exceptions_load_failures_total 1');
-  t.match(await metric('sts_guard_exceptions_load_healthy'), 'sts_guard_exceptions_load_healthy 0');
+    await writeExceptions(
+      'apiVersion: sts-guard.io/v1\nkind: ExceptionList\nexceptions:\n  - name: x\n    rules: [replicaset]\n',
+    );
+    await exceptions.reload();
+    t.equal(
+      (await post('/validate', standalone)).response.allowed,
+      true,
+      'the last good list stays in force',
+    );
+    t.match(
+      await metric('sts_guard_exceptions_load_failures_total'),
+      'sts_guard_exceptions_load_failures_total 1',
+    );
+    t.match(await metric('sts_guard_exceptions_load_healthy'), 'sts_guard_exceptions_load_healthy 0');
 
-  // The watch picks up a change without a restart (the kubelet rewrites the mounted ConfigMap).
-  await writeExceptions('apiVersion: sts-guard.io/v1\nkind: ExceptionList\nexceptions: []\n');
-  for (let i = 0; i < 100 && exceptions.status().healthy === false; i++) await new Promise((r) => setTimeout(r, 50));
-  t.equal(exceptions.status().healthy, true, 'reloaded by the watch');
-  t.equal((await post('/validate', standalone)).response.allowed, false, 'no exception: denied again');
-});
+    // The watch picks up a change without a restart (the kubelet rewrites the mounted ConfigMap).
+    await writeExceptions('apiVersion: sts-guard.io/v1\nkind: ExceptionList\nexceptions: []\n');
+    for (let i = 0; i < 100 && exceptions.status().healthy === false; i++)
+      await new Promise((r) => setTimeout(r, 50));
+    t.equal(exceptions.status().healthy, true, 'reloaded by the watch');
+    t.equal((await post('/validate', standalone)).response.allowed, false, 'no exception: denied again');
+  },
+);

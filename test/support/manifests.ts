@@ -16,7 +16,9 @@ export interface Fixture {
 /** A manifest of test/fixtures/ (each cites the chart or operator code it was taken from). */
 export function fixture(name: string): Fixture {
   const path = join(fixturesDir, name);
-  const objects = parseAllDocuments(readFileSync(path, 'utf8')).map((d) => d.toJS()) as Array<{ kind: string }>;
+  const objects = parseAllDocuments(readFileSync(path, 'utf8')).map((d) => d.toJS()) as Array<{
+    kind: string;
+  }>;
   const statefulSet = objects.find((o) => o.kind === 'StatefulSet') as V1StatefulSet | undefined;
   if (!statefulSet) throw new Error(`${name} has no StatefulSet`);
   return {

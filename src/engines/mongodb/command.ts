@@ -160,13 +160,18 @@ export function mongodLaunch(container: V1Container): MongodLaunch {
       ? { field: 'command', index: shell.index, text: shell.script }
       : { field: 'args', index: shell.index - command.length, text: shell.script };
   const parsed = parseScript(shell.script);
-  if (!parsed.ok) return { form: 'unreadable', reason: `its shell script cannot be read with confidence: ${parsed.reason}` };
+  if (!parsed.ok)
+    return {
+      form: 'unreadable',
+      reason: `its shell script cannot be read with confidence: ${parsed.reason}`,
+    };
   const found = mongodCommand(parsed.commands);
   if (!found) {
     if (/(^|[^A-Za-z0-9_-])mongod($|[^A-Za-z0-9_-])/m.test(shell.script)) {
       return {
         form: 'unreadable',
-        reason: 'its shell script mentions mongod but does not start it as a plain command sts-guard can follow',
+        reason:
+          'its shell script mentions mongod but does not start it as a plain command sts-guard can follow',
       };
     }
     const last = parsed.commands.at(-1);
@@ -175,12 +180,15 @@ export function mongodLaunch(container: V1Container): MongodLaunch {
     return { form: 'shell-other', runs, assignments: parsed.assignments };
   }
 
-  const env = new Map((container.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value]));
+  const env = new Map(
+    (container.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value]),
+  );
   const lookup = (name: string) => {
     const assigned = parsed.assignments.get(name);
     return assigned !== undefined && !/[$`]/.test(assigned) ? assigned : env.get(name);
   };
-  const words = found.command.words.slice(found.implied ? found.index + 1 : found.index + 1);
+  // The flags follow the mongod word, or the entrypoint's when it implies mongod.
+  const words = found.command.words.slice(found.index + 1);
   const mongodArgv = resolveWords(words, argv.slice(shell.index + 2), lookup);
   const mongodWord = found.command.words[found.index] as ShellWord;
   return {

@@ -63,9 +63,7 @@ export function locateConfigFile(pod: V1PodSpec, container: V1Container, path: s
       reason: `its config file ${path} is in Secret "${volume.secret.secretName}", which sts-guard does not read (it has no access to Secrets); keep mongod's configuration in a ConfigMap, or pass --replSet on the command line`,
     };
   }
-  const kind = volume
-    ? (Object.keys(volume).find((k) => k !== 'name') ?? 'volume')
-    : 'a volumeClaimTemplate';
+  const kind = volume ? (Object.keys(volume).find((k) => k !== 'name') ?? 'volume') : 'a volumeClaimTemplate';
   return {
     readable: false,
     reason: `its config file ${path} is on volume "${mount.name}" (${kind}), written while the pod runs, which sts-guard cannot read`,
@@ -85,7 +83,9 @@ const isRecord = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Reads mongod's YAML configuration (https://www.mongodb.com/docs/manual/reference/configuration-options/). */
-export function readMongodConfig(text: string): { ok: true; config: MongodConfig } | { ok: false; reason: string } {
+export function readMongodConfig(
+  text: string,
+): { ok: true; config: MongodConfig } | { ok: false; reason: string } {
   let document: unknown;
   try {
     document = parse(text, { maxAliasCount: 50 });
@@ -127,7 +127,11 @@ export function configFileText(
     case 'unavailable':
       return { ok: false, reason: `could not read ${where}: ${lookup.reason}`, lookupFailed: true };
     case 'not-found':
-      return { ok: false, reason: `${where}, which holds its config file, does not exist`, lookupFailed: false };
+      return {
+        ok: false,
+        reason: `${where}, which holds its config file, does not exist`,
+        lookupFailed: false,
+      };
     case 'found': {
       const text = lookup.configMap.data?.[location.key];
       if (text === undefined) {

@@ -41,7 +41,8 @@ function envVar(container: V1Container, name: string): V1EnvVar | undefined {
 function envValue(variable: V1EnvVar): string | undefined {
   if (variable.value !== undefined) return variable.value === '' ? undefined : variable.value;
   const from = variable.valueFrom;
-  if (from?.configMapKeyRef) return `(ConfigMap ${from.configMapKeyRef.name} key ${from.configMapKeyRef.key})`;
+  if (from?.configMapKeyRef)
+    return `(ConfigMap ${from.configMapKeyRef.name} key ${from.configMapKeyRef.key})`;
   if (from?.secretKeyRef) return `(Secret ${from.secretKeyRef.name} key ${from.secretKeyRef.key})`;
   if (from?.fieldRef) return `(field ${from.fieldRef.fieldPath})`;
   return undefined;
@@ -60,8 +61,7 @@ export function bitnamiReplicaSet(
   const modeVariable = envVar(container, 'MONGODB_REPLICA_SET_MODE');
   const mode = modeVariable ? envValue(modeVariable) : scriptAssignments.get('MONGODB_REPLICA_SET_MODE');
   const nameVariable = envVar(container, 'MONGODB_REPLICA_SET_NAME');
-  const name =
-    scriptAssignments.get('MONGODB_REPLICA_SET_NAME') || (nameVariable && envValue(nameVariable));
+  const name = scriptAssignments.get('MONGODB_REPLICA_SET_NAME') || (nameVariable && envValue(nameVariable));
   const runsChartSetup = (container.command ?? [])[0] === BITNAMI_CHART_SETUP_SCRIPT && nameVariable;
   if (!mode && !runsChartSetup) return undefined;
   return name || BITNAMI_DEFAULT_REPLICA_SET_NAME;
@@ -89,10 +89,7 @@ export function bitnamiReplicaSetFix(input: BitnamiFixInput, suggestedName: stri
     { name: 'MONGODB_INITIAL_PRIMARY_HOST', value: `${statefulSetName}-0.${domain}` },
     { name: 'MONGODB_ADVERTISED_HOSTNAME', value: `$(MY_POD_NAME).${domain}` },
   ];
-  const env = [
-    ...(container.env ?? []).filter((e) => !wanted.some((w) => w.name === e.name)),
-    ...wanted,
-  ];
+  const env = [...(container.env ?? []).filter((e) => !wanted.some((w) => w.name === e.name)), ...wanted];
   const script = [
     `if [ "$MY_POD_NAME" = ${shellQuote(`${statefulSetName}-0`)} ]; then export MONGODB_REPLICA_SET_MODE=primary; else export MONGODB_REPLICA_SET_MODE=secondary MONGODB_INITIAL_PRIMARY_ROOT_PASSWORD="$MONGODB_ROOT_PASSWORD"; fi`,
     `exec ${BITNAMI_ENTRYPOINT}`,

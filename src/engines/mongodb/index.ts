@@ -1,6 +1,12 @@
 import type { V1Container, V1LifecycleHandler, V1PodSpec } from '@kubernetes/client-node';
 import { imageRepositorySegments } from '../image.js';
-import type { DatabaseEngine, MemberAddressing, ReplicaSetWiring, ServerInput, ServerSettings } from '../types.js';
+import type {
+  DatabaseEngine,
+  MemberAddressing,
+  ReplicaSetWiring,
+  ServerInput,
+  ServerSettings,
+} from '../types.js';
 import { BOOTSTRAP_MARKER, bootstrapScript } from './bootstrap.js';
 import {
   flagsFix,
@@ -34,7 +40,8 @@ const DEFAULT_PORT = 27017;
 const NO_ASSIGNMENTS: ReadonlyMap<string, string> = new Map();
 
 /** mongod's flags, whatever the form they were written in (empty when a script could not be read). */
-const argvOf = (launch: MongodLaunch) => (launch.form === 'flags' || launch.form === 'shell' ? launch.argv : []);
+const argvOf = (launch: MongodLaunch) =>
+  launch.form === 'flags' || launch.form === 'shell' ? launch.argv : [];
 
 /** A `--replSet` value as mongod reads it: a legacy seed list `rs0/host:port,…` names the set before `/`. */
 const setName = (value: string) => value.split('/')[0] ?? value;
@@ -53,7 +60,11 @@ function readConfig(input: ServerInput, argv: readonly string[]): ConfigRead {
   const path = configFilePath(argv);
   if (!path) return { state: 'none' };
   if (isRuntimeValue(path)) {
-    return { state: 'unknown', reason: 'its config file path is only known at run time', lookupFailed: false };
+    return {
+      state: 'unknown',
+      reason: 'its config file path is only known at run time',
+      lookupFailed: false,
+    };
   }
   const location = locateConfigFile(input.pod, input.container, path);
   if (!location.readable) return { state: 'unknown', reason: location.reason, lookupFailed: false };
@@ -85,20 +96,29 @@ function replicaSetWiring(input: ServerInput, launch: MongodLaunch, config: Conf
   const flag = writtenFlag(argv, '--replSet');
   if (flag) {
     const atRunTime = literalFlag(argv, '--replSet') === undefined;
-    return { state: 'member', name: setName(flag), form, bootstrapsItself: false, ...(atRunTime ? { nameAtRunTime: true } : {}) };
+    return {
+      state: 'member',
+      name: setName(flag),
+      form,
+      bootstrapsItself: false,
+      ...(atRunTime ? { nameAtRunTime: true } : {}),
+    };
   }
   if (config.state === 'unknown') return unknown(config.reason, config.lookupFailed);
   if (config.state === 'read' && config.config.replSetName) {
     return { state: 'member', name: config.config.replSetName, form: 'config-file', bootstrapsItself: false };
   }
 
-  const assignments = launch.form === 'shell' || launch.form === 'shell-other' ? launch.assignments : NO_ASSIGNMENTS;
+  const assignments =
+    launch.form === 'shell' || launch.form === 'shell-other' ? launch.assignments : NO_ASSIGNMENTS;
   if (isBitnamiImage(container.image)) {
     const name = bitnamiReplicaSet(container, assignments);
     if (name) return { state: 'member', name, form: 'environment', bootstrapsItself: true };
   }
   if (launch.form === 'shell' && launch.unresolved) {
-    return unknown(`mongod's arguments include ${launch.unresolved}, which the shell expands only at run time`);
+    return unknown(
+      `mongod's arguments include ${launch.unresolved}, which the shell expands only at run time`,
+    );
   }
   if (launch.form === 'shell-other' && !isBitnamiImage(container.image)) {
     return unknown(`its shell script does not start mongod itself (it runs ${launch.runs})`);
@@ -161,7 +181,8 @@ export const mongodb: DatabaseEngine = {
   configMapsToRead(pod: V1PodSpec, container: V1Container) {
     const launch = mongodLaunch(container);
     const argv = argvOf(launch);
-    if (literalFlag(argv, '--replSet') && literalFlag(argv, '--port') && literalFlag(argv, '--dbpath')) return [];
+    if (literalFlag(argv, '--replSet') && literalFlag(argv, '--port') && literalFlag(argv, '--dbpath'))
+      return [];
     const path = configFilePath(argv);
     if (!path || isRuntimeValue(path)) return [];
     const location = locateConfigFile(pod, container, path);
