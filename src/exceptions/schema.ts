@@ -29,7 +29,8 @@ export const exceptionListSchema = {
         required: ['name', 'reason', 'rules', 'match'],
         properties: {
           name: NAME,
-          reason: { type: 'string', minLength: 1, maxLength: 200 },
+          // Short enough that the warning naming it stays within the 256 characters kubectl shows.
+          reason: { type: 'string', minLength: 1, maxLength: 120 },
           rules: { type: 'array', minItems: 1, items: { enum: [...RULE_IDS, '*'] } },
           match: {
             type: 'object',

@@ -4,7 +4,7 @@
 import func2Module from 'ajv/dist/runtime/ucs2length.js';
 
 export const exceptionList = validate10;
-const schema11 = {"type":"object","additionalProperties":false,"required":["apiVersion","kind","exceptions"],"properties":{"apiVersion":{"const":"sts-guard.io/v1"},"kind":{"const":"ExceptionList"},"exceptions":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["name","reason","rules","match"],"properties":{"name":{"type":"string","minLength":1,"maxLength":253,"pattern":"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"},"reason":{"type":"string","minLength":1,"maxLength":200},"rules":{"type":"array","minItems":1,"items":{"enum":["replica-set","headless-service","service-protection","*"]}},"match":{"type":"object","additionalProperties":false,"minProperties":1,"properties":{"namespaces":{"type":"array","minItems":1,"items":{"type":"string","minLength":1,"maxLength":253,"pattern":"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"}},"names":{"type":"array","minItems":1,"items":{"type":"string","minLength":1,"maxLength":253,"pattern":"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"}},"selector":{"type":"object","additionalProperties":false,"minProperties":1,"properties":{"matchLabels":{"type":"object","additionalProperties":{"type":"string"}},"matchExpressions":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["key","operator"],"properties":{"key":{"type":"string","minLength":1},"operator":{"enum":["In","NotIn","Exists","DoesNotExist"]},"values":{"type":"array","items":{"type":"string"}}}}}}}}}}}}}};
+const schema11 = {"type":"object","additionalProperties":false,"required":["apiVersion","kind","exceptions"],"properties":{"apiVersion":{"const":"sts-guard.io/v1"},"kind":{"const":"ExceptionList"},"exceptions":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["name","reason","rules","match"],"properties":{"name":{"type":"string","minLength":1,"maxLength":253,"pattern":"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"},"reason":{"type":"string","minLength":1,"maxLength":120},"rules":{"type":"array","minItems":1,"items":{"enum":["replica-set","headless-service","service-protection","*"]}},"match":{"type":"object","additionalProperties":false,"minProperties":1,"properties":{"namespaces":{"type":"array","minItems":1,"items":{"type":"string","minLength":1,"maxLength":253,"pattern":"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"}},"names":{"type":"array","minItems":1,"items":{"type":"string","minLength":1,"maxLength":253,"pattern":"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"}},"selector":{"type":"object","additionalProperties":false,"minProperties":1,"properties":{"matchLabels":{"type":"object","additionalProperties":{"type":"string"}},"matchExpressions":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["key","operator"],"properties":{"key":{"type":"string","minLength":1},"operator":{"enum":["In","NotIn","Exists","DoesNotExist"]},"values":{"type":"array","items":{"type":"string"}}}}}}}}}}}}}};
 const func2 = func2Module.default;
 const pattern0 = new RegExp("^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", "u");
 
@@ -185,8 +185,8 @@ errors++;
 if(data3.reason !== undefined){
 let data5 = data3.reason;
 if(typeof data5 === "string"){
-if(func2(data5) > 200){
-const err15 = {instancePath:instancePath+"/exceptions/" + i0+"/reason",schemaPath:"#/properties/exceptions/items/properties/reason/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters"};
+if(func2(data5) > 120){
+const err15 = {instancePath:instancePath+"/exceptions/" + i0+"/reason",schemaPath:"#/properties/exceptions/items/properties/reason/maxLength",keyword:"maxLength",params:{limit: 120},message:"must NOT have more than 120 characters"};
 if(vErrors === null){
 vErrors = [err15];
 }

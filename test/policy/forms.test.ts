@@ -306,3 +306,28 @@ t.test('shell scripts: what can be read is read, the rest is reported, never sil
     }
   }
 });
+
+t.test('could-not-tell and waived warnings stay within the 256 characters kubectl passes on', async (t) => {
+  const secret = statefulSet({
+    replicas: 3,
+    name: 'inventory-mongodb',
+    namespace: 'inventory-production',
+    args: ['-f', '/etc/mongodb/conf.d/mongod.conf'],
+    container: { volumeMounts: [{ name: 'conf', mountPath: '/etc/mongodb/conf.d' }] },
+  });
+  secret.spec!.template.spec!.volumes = [{ name: 'conf', secret: { secretName: 'inventory-mongodb-conf' } }];
+  const warnMode = settings({ rules: { ...defaultSettings().rules, 'replica-set': 'warn' } });
+  const cases = [
+    validateStatefulSet(create(secret), warnMode, headless),
+    validateStatefulSet(create(wrapped('exec mongod $MONGOD_EXTRA_ARGUMENTS_FROM_THE_PLATFORM')), warnMode, headless),
+    validateStatefulSet(create(secret), settings(), headless, {
+      exceptions: {
+        exceptions: [{ name: 'inventory-legacy-standalone', reason: 'x'.repeat(120), rules: ['*'], match: { names: ['inventory-mongodb'] } }],
+      },
+    }),
+  ];
+  for (const d of cases) {
+    t.ok(d.warnings.length > 0);
+    for (const w of d.warnings) t.ok(w.length <= 256, `${w.length} chars: ${w}`);
+  }
+});

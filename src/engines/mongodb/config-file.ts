@@ -36,7 +36,7 @@ export function locateConfigFile(pod: V1PodSpec, container: V1Container, path: s
   if (!mount) {
     return {
       readable: false,
-      reason: `its config file ${path} is on no mounted volume, so it comes from the image, which sts-guard cannot read`,
+      reason: `its config file ${path} is on no mounted volume (it comes from the image)`,
     };
   }
   const volume = (pod.volumes ?? []).find((v) => v.name === mount.name);
@@ -60,13 +60,13 @@ export function locateConfigFile(pod: V1PodSpec, container: V1Container, path: s
     // Reading Secrets would give the webhook every credential in the cluster; it only reads ConfigMaps.
     return {
       readable: false,
-      reason: `its config file ${path} is in Secret "${volume.secret.secretName}", which sts-guard does not read (it has no access to Secrets); keep mongod's configuration in a ConfigMap, or pass --replSet on the command line`,
+      reason: `its config file ${path} is in Secret "${volume.secret.secretName}", which sts-guard does not read`,
     };
   }
   const kind = volume ? (Object.keys(volume).find((k) => k !== 'name') ?? 'volume') : 'a volumeClaimTemplate';
   return {
     readable: false,
-    reason: `its config file ${path} is on volume "${mount.name}" (${kind}), written while the pod runs, which sts-guard cannot read`,
+    reason: `its config file ${path} is on volume "${mount.name}" (${kind}), written at run time`,
   };
 }
 
