@@ -275,7 +275,9 @@ export function validateStatefulSet(
     if (!exception) return true;
     exemptions.push({ exception: exception.name, rule: violation.rule });
     // The finding itself stays out: with the reason it would pass the 256 characters kubectl shows.
-    warnings.push(`${name} [${violation.rule}] waived by exception "${exception.name}" (${exception.reason})`);
+    warnings.push(
+      `${name} [${violation.rule}] waived by exception "${exception.name}" (${exception.reason})`,
+    );
     return false;
   });
   const waived: Pick<Decision, 'exemptions' | 'auditAnnotations'> =

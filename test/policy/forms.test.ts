@@ -319,10 +319,21 @@ t.test('could-not-tell and waived warnings stay within the 256 characters kubect
   const warnMode = settings({ rules: { ...defaultSettings().rules, 'replica-set': 'warn' } });
   const cases = [
     validateStatefulSet(create(secret), warnMode, headless),
-    validateStatefulSet(create(wrapped('exec mongod $MONGOD_EXTRA_ARGUMENTS_FROM_THE_PLATFORM')), warnMode, headless),
+    validateStatefulSet(
+      create(wrapped('exec mongod $MONGOD_EXTRA_ARGUMENTS_FROM_THE_PLATFORM')),
+      warnMode,
+      headless,
+    ),
     validateStatefulSet(create(secret), settings(), headless, {
       exceptions: {
-        exceptions: [{ name: 'inventory-legacy-standalone', reason: 'x'.repeat(120), rules: ['*'], match: { names: ['inventory-mongodb'] } }],
+        exceptions: [
+          {
+            name: 'inventory-legacy-standalone',
+            reason: 'x'.repeat(120),
+            rules: ['*'],
+            match: { names: ['inventory-mongodb'] },
+          },
+        ],
       },
     }),
   ];
