@@ -139,10 +139,13 @@ export async function validateReview(request: AdmissionRequest, ctx: ReviewConte
   if (!isStatefulSetResource(request)) return skipped(request.uid);
   const review = statefulSetReview(request);
   const serviceName = headlessServiceToLookUp(review, ctx.settings);
-  const [lookup, configMaps] = await Promise.all([
-    serviceName ? ctx.services.lookup(review.namespace, serviceName) : undefined,
-    readConfigMaps(review, ctx),
-  ]);
+  const configMapNames = configMapsToLookUp(review, ctx.settings);
+  const serviceLookup = () => (serviceName ? ctx.services.lookup(review.namespace, serviceName) : undefined);
+  // Nearly every review reads no ConfigMap: it then costs no extra promise on the hot path.
+  const [lookup, configMaps] =
+    configMapNames.length > 0
+      ? await Promise.all([serviceLookup(), readConfigMaps(review, ctx, configMapNames)])
+      : [await serviceLookup(), NO_CONFIG_MAPS];
   const decision = validateStatefulSet(review, ctx.settings, lookup, {
     configMaps: configMaps.read,
     exceptions: ctx.exceptions?.current(),

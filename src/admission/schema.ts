@@ -62,7 +62,12 @@ const container = {
       items: {
         type: 'object',
         required: ['name', 'mountPath'],
-        properties: { name: { type: 'string' }, mountPath: { type: 'string' }, subPath: { type: 'string' } },
+        // A chart that renders `subPath: {{ "" }}` sends null: the same as no subPath.
+        properties: {
+          name: { type: 'string' },
+          mountPath: { type: 'string' },
+          subPath: { type: ['string', 'null'] },
+        },
       },
     },
     // Read for images configured through their environment (bitnami/mongodb).
@@ -71,7 +76,11 @@ const container = {
       items: {
         type: 'object',
         required: ['name'],
-        properties: { name: { type: 'string' }, value: { type: 'string' }, valueFrom: { type: 'object' } },
+        properties: {
+          name: { type: 'string' },
+          value: { type: ['string', 'null'] },
+          valueFrom: { type: 'object' },
+        },
       },
     },
     lifecycle: { type: 'object' },

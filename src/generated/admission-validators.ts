@@ -488,7 +488,7 @@ return errors === 0;
 }
 
 export const statefulSet = validate11;
-const schema12 = {"type":"object","required":["metadata"],"properties":{"apiVersion":{"type":"string"},"kind":{"type":"string"},"metadata":{"type":"object","properties":{"name":{"type":"string"},"namespace":{"type":"string"},"annotations":{"type":"object","additionalProperties":{"type":"string"}},"labels":{"type":"object","additionalProperties":{"type":"string"}},"ownerReferences":{"type":"array","items":{"type":"object","required":["apiVersion","kind","name"],"properties":{"apiVersion":{"type":"string"},"kind":{"type":"string"},"name":{"type":"string"},"controller":{"type":"boolean"}}}}}},"spec":{"type":"object","properties":{"replicas":{"type":"integer","minimum":0},"serviceName":{"type":"string"},"selector":{"type":"object"},"template":{"type":"object","properties":{"spec":{"type":"object","properties":{"containers":{"type":"array","items":{"type":"object","required":["name"],"properties":{"name":{"type":"string"},"image":{"type":"string"},"command":{"type":"array","items":{"type":"string"}},"args":{"type":"array","items":{"type":"string"}},"volumeMounts":{"type":"array","items":{"type":"object","required":["name","mountPath"],"properties":{"name":{"type":"string"},"mountPath":{"type":"string"},"subPath":{"type":"string"}}}},"env":{"type":"array","items":{"type":"object","required":["name"],"properties":{"name":{"type":"string"},"value":{"type":"string"},"valueFrom":{"type":"object"}}}},"lifecycle":{"type":"object"}}}},"initContainers":{"type":"array","items":{"type":"object","required":["name"],"properties":{"name":{"type":"string"},"image":{"type":"string"},"command":{"type":"array","items":{"type":"string"}},"args":{"type":"array","items":{"type":"string"}},"volumeMounts":{"type":"array","items":{"type":"object","required":["name","mountPath"],"properties":{"name":{"type":"string"},"mountPath":{"type":"string"},"subPath":{"type":"string"}}}},"env":{"type":"array","items":{"type":"object","required":["name"],"properties":{"name":{"type":"string"},"value":{"type":"string"},"valueFrom":{"type":"object"}}}},"lifecycle":{"type":"object"}}}},"volumes":{"type":"array","items":{"type":"object","required":["name"],"properties":{"name":{"type":"string"},"configMap":{"type":"object","properties":{"name":{"type":"string"},"items":{"type":"array","items":{"type":"object","required":["key","path"],"properties":{"key":{"type":"string"},"path":{"type":"string"}}}}}},"secret":{"type":"object","properties":{"secretName":{"type":"string"}}}}}}}}}},"volumeClaimTemplates":{"type":"array","items":{"type":"object"}},"persistentVolumeClaimRetentionPolicy":{"type":"object"}}}}};
+const schema12 = {"type":"object","required":["metadata"],"properties":{"apiVersion":{"type":"string"},"kind":{"type":"string"},"metadata":{"type":"object","properties":{"name":{"type":"string"},"namespace":{"type":"string"},"annotations":{"type":"object","additionalProperties":{"type":"string"}},"labels":{"type":"object","additionalProperties":{"type":"string"}},"ownerReferences":{"type":"array","items":{"type":"object","required":["apiVersion","kind","name"],"properties":{"apiVersion":{"type":"string"},"kind":{"type":"string"},"name":{"type":"string"},"controller":{"type":"boolean"}}}}}},"spec":{"type":"object","properties":{"replicas":{"type":"integer","minimum":0},"serviceName":{"type":"string"},"selector":{"type":"object"},"template":{"type":"object","properties":{"spec":{"type":"object","properties":{"containers":{"type":"array","items":{"type":"object","required":["name"],"properties":{"name":{"type":"string"},"image":{"type":"string"},"command":{"type":"array","items":{"type":"string"}},"args":{"type":"array","items":{"type":"string"}},"volumeMounts":{"type":"array","items":{"type":"object","required":["name","mountPath"],"properties":{"name":{"type":"string"},"mountPath":{"type":"string"},"subPath":{"type":["string","null"]}}}},"env":{"type":"array","items":{"type":"object","required":["name"],"properties":{"name":{"type":"string"},"value":{"type":["string","null"]},"valueFrom":{"type":"object"}}}},"lifecycle":{"type":"object"}}}},"initContainers":{"type":"array","items":{"type":"object","required":["name"],"properties":{"name":{"type":"string"},"image":{"type":"string"},"command":{"type":"array","items":{"type":"string"}},"args":{"type":"array","items":{"type":"string"}},"volumeMounts":{"type":"array","items":{"type":"object","required":["name","mountPath"],"properties":{"name":{"type":"string"},"mountPath":{"type":"string"},"subPath":{"type":["string","null"]}}}},"env":{"type":"array","items":{"type":"object","required":["name"],"properties":{"name":{"type":"string"},"value":{"type":["string","null"]},"valueFrom":{"type":"object"}}}},"lifecycle":{"type":"object"}}}},"volumes":{"type":"array","items":{"type":"object","required":["name"],"properties":{"name":{"type":"string"},"configMap":{"type":"object","properties":{"name":{"type":"string"},"items":{"type":"array","items":{"type":"object","required":["key","path"],"properties":{"key":{"type":"string"},"path":{"type":"string"}}}}}},"secret":{"type":"object","properties":{"secretName":{"type":"string"}}}}}}}}}},"volumeClaimTemplates":{"type":"array","items":{"type":"object"}},"persistentVolumeClaimRetentionPolicy":{"type":"object"}}}}};
 
 function validate11(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -923,9 +923,10 @@ var valid14 = true;
 }
 if(valid14){
 if(data30.subPath !== undefined){
+let data33 = data30.subPath;
 const _errs69 = errors;
-if(typeof data30.subPath !== "string"){
-validate11.errors = [{instancePath:instancePath+"/spec/template/spec/containers/" + i1+"/volumeMounts/" + i4+"/subPath",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/containers/items/properties/volumeMounts/items/properties/subPath/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+if((typeof data33 !== "string") && (data33 !== null)){
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/containers/" + i1+"/volumeMounts/" + i4+"/subPath",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/containers/items/properties/volumeMounts/items/properties/subPath/type",keyword:"type",params:{type: schema12.properties.spec.properties.template.properties.spec.properties.containers.items.properties.volumeMounts.items.properties.subPath.type},message:"must be string,null"}];
 return false;
 }
 var valid14 = _errs69 === errors;
@@ -990,9 +991,10 @@ var valid16 = true;
 }
 if(valid16){
 if(data35.value !== undefined){
+let data37 = data35.value;
 const _errs77 = errors;
-if(typeof data35.value !== "string"){
-validate11.errors = [{instancePath:instancePath+"/spec/template/spec/containers/" + i1+"/env/" + i5+"/value",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/containers/items/properties/env/items/properties/value/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+if((typeof data37 !== "string") && (data37 !== null)){
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/containers/" + i1+"/env/" + i5+"/value",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/containers/items/properties/env/items/properties/value/type",keyword:"type",params:{type: schema12.properties.spec.properties.template.properties.spec.properties.containers.items.properties.env.items.properties.value.type},message:"must be string,null"}];
 return false;
 }
 var valid16 = _errs77 === errors;
@@ -1226,9 +1228,10 @@ var valid22 = true;
 }
 if(valid22){
 if(data49.subPath !== undefined){
+let data52 = data49.subPath;
 const _errs107 = errors;
-if(typeof data49.subPath !== "string"){
-validate11.errors = [{instancePath:instancePath+"/spec/template/spec/initContainers/" + i6+"/volumeMounts/" + i9+"/subPath",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/initContainers/items/properties/volumeMounts/items/properties/subPath/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+if((typeof data52 !== "string") && (data52 !== null)){
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/initContainers/" + i6+"/volumeMounts/" + i9+"/subPath",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/initContainers/items/properties/volumeMounts/items/properties/subPath/type",keyword:"type",params:{type: schema12.properties.spec.properties.template.properties.spec.properties.initContainers.items.properties.volumeMounts.items.properties.subPath.type},message:"must be string,null"}];
 return false;
 }
 var valid22 = _errs107 === errors;
@@ -1293,9 +1296,10 @@ var valid24 = true;
 }
 if(valid24){
 if(data54.value !== undefined){
+let data56 = data54.value;
 const _errs115 = errors;
-if(typeof data54.value !== "string"){
-validate11.errors = [{instancePath:instancePath+"/spec/template/spec/initContainers/" + i6+"/env/" + i10+"/value",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/initContainers/items/properties/env/items/properties/value/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+if((typeof data56 !== "string") && (data56 !== null)){
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/initContainers/" + i6+"/env/" + i10+"/value",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/initContainers/items/properties/env/items/properties/value/type",keyword:"type",params:{type: schema12.properties.spec.properties.template.properties.spec.properties.initContainers.items.properties.env.items.properties.value.type},message:"must be string,null"}];
 return false;
 }
 var valid24 = _errs115 === errors;

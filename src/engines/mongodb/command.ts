@@ -181,7 +181,7 @@ export function mongodLaunch(container: V1Container): MongodLaunch {
   }
 
   const env = new Map(
-    (container.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value]),
+    (container.env ?? []).filter((e) => typeof e.value === 'string').map((e) => [e.name, e.value]),
   );
   const lookup = (name: string) => {
     const assigned = parsed.assignments.get(name);

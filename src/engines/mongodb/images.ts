@@ -39,7 +39,7 @@ function envVar(container: V1Container, name: string): V1EnvVar | undefined {
 
 /** A variable's value for messages: the literal, or where it comes from. */
 function envValue(variable: V1EnvVar): string | undefined {
-  if (variable.value !== undefined) return variable.value === '' ? undefined : variable.value;
+  if (typeof variable.value === 'string') return variable.value === '' ? undefined : variable.value;
   const from = variable.valueFrom;
   if (from?.configMapKeyRef)
     return `(ConfigMap ${from.configMapKeyRef.name} key ${from.configMapKeyRef.key})`;
