@@ -30,7 +30,8 @@ export interface WatchedExceptionSource extends ExceptionSource {
  * when it changes: the kubelet swaps a mounted ConfigMap's `..data` symlink, so the directory is
  * watched, as for the serving certificate. A list that fails to load or validate is logged and
  * counted, and the last good one stays in force: a typo never turns every exception off, nor
- * crashes the server. A file that fails at start leaves no exceptions in force until it is fixed.
+ * crashes the server. A file that fails at start leaves no exceptions in force until it is fixed;
+ * a missing file (the optional ConfigMap does not exist) is an empty list.
  */
 export function watchExceptionList(path: string, log: Logger, debounceMs = 200): WatchedExceptionSource {
   let list: ExceptionList = NO_EXCEPTIONS;
@@ -46,7 +47,11 @@ export function watchExceptionList(path: string, log: Logger, debounceMs = 200):
       try {
         text = await readFile(path, 'utf8');
       } catch (error) {
-        throw new ExceptionListError(`${path}: cannot read: ${(error as Error).message}`);
+        // The ConfigMap is mounted optional: absent means no exceptions, not a broken list.
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+          throw new ExceptionListError(`${path}: cannot read: ${(error as Error).message}`);
+        }
+        text = '';
       }
       if (text === lastText) return;
       lastText = text;
