@@ -253,7 +253,9 @@ async function validateServiceReview(request: AdmissionRequest, ctx: ReviewConte
   const statefulSets: StatefulSetListLookup = ctx.statefulSets
     ? await ctx.statefulSets.list(review.namespace)
     : unconfigured;
-  const decision = validateServiceChange(review, ctx.settings, statefulSets);
+  const decision = validateServiceChange(review, ctx.settings, statefulSets, {
+    exceptions: ctx.exceptions?.current(),
+  });
   // A LIST has no not-found: an empty namespace is a successful look-up.
   return decided(request.uid, decision, [statefulSets]);
 }

@@ -89,3 +89,40 @@ t.test(
     t.same(parseExceptionList('', 'empty.yaml'), { exceptions: [] }, 'an empty file is no exceptions');
   },
 );
+
+t.test(
+  "deleting a headless Service: exempt StatefulSets and operators' StatefulSets do not hold it",
+  async (t) => {
+    const { validateServiceChange } = await import('../../src/policy/index.js');
+    const sts = statefulSet({ replicas: 3, namespace: 'legacy', serviceName: 'mongodb-headless' });
+    const review = {
+      operation: 'DELETE' as const,
+      namespace: 'legacy',
+      name: 'mongodb-headless',
+      oldObject: { metadata: { name: 'mongodb-headless' }, spec: { clusterIP: 'None' } },
+    };
+    const found = { outcome: 'found' as const, statefulSets: [sts] };
+    t.equal(validateServiceChange(review, defaultSettings(), found).allowed, false, 'protected');
+    const exceptions = list(`exceptions:
+  - { name: teardown, reason: decommission, rules: [service-protection], match: { namespaces: [legacy] } }
+`);
+    const waived = validateServiceChange(review, defaultSettings(), found, { exceptions });
+    t.equal(waived.allowed, true);
+    t.same(waived.exemptions, [{ exception: 'teardown', rule: 'service-protection' }]);
+    const owned = structuredClone(sts);
+    owned.metadata!.ownerReferences = [
+      {
+        apiVersion: 'mongodbcommunity.mongodb.com/v1',
+        kind: 'MongoDBCommunity',
+        name: 'db',
+        uid: 'u',
+        controller: true,
+      },
+    ];
+    t.equal(
+      validateServiceChange(review, defaultSettings(), { outcome: 'found', statefulSets: [owned] }).allowed,
+      true,
+      'the operator keeps its own Service',
+    );
+  },
+);
