@@ -20,6 +20,7 @@ import {
   statefulSetSchema,
 } from '../src/admission/schema.js';
 import { configSchema } from '../src/config-schema.js';
+import { exceptionListSchema } from '../src/exceptions/schema.js';
 
 const repoRoot = resolve(import.meta.dirname, '..');
 const outDir = join(repoRoot, 'src/generated');
@@ -52,6 +53,13 @@ const modules: Module[] = [
     // report every bad one at once.
     options: { allErrors: true, strict: true, coerceTypes: true, useDefaults: true, removeAdditional: true },
     schemas: { config: configSchema },
+  },
+  {
+    file: 'exceptions-validator.ts',
+    from: 'src/exceptions/schema.ts',
+    // Written by people: report every mistake at once, coerce nothing.
+    options: { allErrors: true, strict: true, coerceTypes: false },
+    schemas: { exceptionList: exceptionListSchema },
   },
 ];
 

@@ -34,5 +34,7 @@ export const configSchema = {
       default: '1Gi',
     },
     STORAGE_CLASS: { type: 'string', default: '' },
+    OTHER_CONTROLLER_OWNERS: { type: 'string', enum: ['review', 'skip'], default: 'review' },
+    EXCEPTIONS_FILE: { type: 'string', default: '' },
   },
 } as const;

@@ -23,6 +23,8 @@ interface Env {
   SERVICE_CACHE: 'on' | 'off';
   STORAGE_SIZE: string;
   STORAGE_CLASS: string;
+  OTHER_CONTROLLER_OWNERS: 'review' | 'skip';
+  EXCEPTIONS_FILE: string;
 }
 
 // src/config-schema.ts, compiled ahead of time (scripts/compile-schemas.ts).
@@ -43,6 +45,8 @@ export interface Config {
   shutdownDrainMs: number;
   lookup: { timeoutMs: number; cache: boolean };
   policy: PolicySettings;
+  /** The platform team's exception list (the mounted ConfigMap), reloaded when it changes. */
+  exceptionsFile?: string | undefined;
 }
 
 const optional = (value: string) => (value === '' ? undefined : value);
@@ -83,6 +87,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       lookupFailureMode: e.LOOKUP_FAILURE_MODE,
       clusterDomain: e.CLUSTER_DOMAIN,
       storage: { size: e.STORAGE_SIZE, storageClassName: optional(e.STORAGE_CLASS) },
+      otherControllerOwners: e.OTHER_CONTROLLER_OWNERS,
     },
+    exceptionsFile: optional(e.EXCEPTIONS_FILE),
   };
 }

@@ -50,3 +50,22 @@ t.test('a bad value is a clear error naming the variable', async (t) => {
     /TLS_CERT_FILE and TLS_KEY_FILE must be set together/,
   );
 });
+
+t.test(
+  'OTHER_CONTROLLER_OWNERS and EXCEPTIONS_FILE: review and no exceptions by default, validated',
+  async (t) => {
+    const defaults = loadConfig({});
+    t.equal(defaults.policy.otherControllerOwners, 'review');
+    t.equal(defaults.exceptionsFile, undefined);
+    const set = loadConfig({
+      OTHER_CONTROLLER_OWNERS: 'skip',
+      EXCEPTIONS_FILE: '/etc/sts-guard/exceptions/exceptions.yaml',
+    });
+    t.equal(set.policy.otherControllerOwners, 'skip');
+    t.equal(set.exceptionsFile, '/etc/sts-guard/exceptions/exceptions.yaml');
+    t.throws(
+      () => loadConfig({ OTHER_CONTROLLER_OWNERS: 'ignore' }),
+      /OTHER_CONTROLLER_OWNERS must be equal to one of the allowed values/,
+    );
+  },
+);

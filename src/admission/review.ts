@@ -1,5 +1,10 @@
 import {
+  type ConfigMapLookup,
+  type ConfigMaps,
+  configMapsToLookUp,
   type Decision,
+  type ExceptionList,
+  type Exemption,
   headlessServiceToLookUp,
   mutateStatefulSet,
   type PolicySettings,
@@ -35,11 +40,24 @@ export interface StatefulSetDirectory {
   list(namespace: string): Promise<StatefulSetListLookup>;
 }
 
+/** Answers "what is ConfigMap namespace/name?" for a server started with a config file; the cluster edge implements it. */
+export interface ConfigMapDirectory {
+  lookup(namespace: string, name: string): Promise<ConfigMapLookup>;
+}
+
+/** The platform team's exceptions in force now (reloaded while the server runs). */
+export interface ExceptionSource {
+  current(): ExceptionList;
+}
+
 export interface ReviewContext {
   settings: PolicySettings;
   services: ServiceDirectory;
   /** Without it, scale and Service reviews that need a StatefulSet fall under lookupFailureMode. */
   statefulSets?: StatefulSetDirectory | undefined;
+  /** Without it, a server whose config file is in a ConfigMap falls under lookupFailureMode. */
+  configMaps?: ConfigMapDirectory | undefined;
+  exceptions?: ExceptionSource | undefined;
 }
 
 export type LookupOutcome = ServiceLookup['outcome'];
@@ -54,6 +72,8 @@ export interface ReviewResult {
   rules: string[];
   /** Every look-up the review made, in order, for the log line and metrics. */
   lookups: LookupOutcome[];
+  /** Rules waived by platform exceptions, for metrics. */
+  exemptions?: Exemption[];
 }
 
 /** Checks `value` against a schema validator; absent is undefined, the wrong shape is a 400. */
@@ -119,21 +139,63 @@ export async function validateReview(request: AdmissionRequest, ctx: ReviewConte
   if (!isStatefulSetResource(request)) return skipped(request.uid);
   const review = statefulSetReview(request);
   const serviceName = headlessServiceToLookUp(review, ctx.settings);
-  const lookup = serviceName ? await ctx.services.lookup(review.namespace, serviceName) : undefined;
-  return decided(request.uid, validateStatefulSet(review, ctx.settings, lookup), lookup ? [lookup] : []);
+  const configMapNames = configMapsToLookUp(review, ctx.settings);
+  const serviceLookup = () => (serviceName ? ctx.services.lookup(review.namespace, serviceName) : undefined);
+  // Nearly every review reads no ConfigMap: it then costs no extra promise on the hot path.
+  const [lookup, configMaps] =
+    configMapNames.length > 0
+      ? await Promise.all([serviceLookup(), readConfigMaps(review, ctx, configMapNames)])
+      : [await serviceLookup(), NO_CONFIG_MAPS];
+  const decision = validateStatefulSet(review, ctx.settings, lookup, {
+    configMaps: configMaps.read,
+    exceptions: ctx.exceptions?.current(),
+  });
+  return decided(request.uid, decision, [...(lookup ? [lookup] : []), ...configMaps.lookups]);
 }
 
 const unconfigured = { outcome: 'unavailable', reason: 'StatefulSet look-ups are not configured' } as const;
+
+interface ConfigMapsRead {
+  read: ConfigMaps | undefined;
+  lookups: readonly ConfigMapLookup[];
+}
+
+const NO_CONFIG_MAPS: ConfigMapsRead = { read: undefined, lookups: [] };
+
+/** The ConfigMaps the policy asks for (config files of the server), read in parallel. */
+async function readConfigMaps(
+  review: StatefulSetReview,
+  ctx: Pick<ReviewContext, 'settings' | 'configMaps'>,
+  names = configMapsToLookUp(review, ctx.settings),
+): Promise<ConfigMapsRead> {
+  if (names.length === 0) return NO_CONFIG_MAPS;
+  const directory = ctx.configMaps;
+  const lookups = await Promise.all(
+    names.map(
+      (name): Promise<ConfigMapLookup> =>
+        directory
+          ? directory.lookup(review.namespace, name)
+          : Promise.resolve({ outcome: 'unavailable', reason: 'ConfigMap look-ups are not configured' }),
+    ),
+  );
+  return { read: new Map(names.map((name, i) => [name, lookups[i] as ConfigMapLookup])), lookups };
+}
+
+const withAuditAnnotations = (
+  response: AdmissionResponse,
+  annotations: Record<string, string> | undefined,
+): AdmissionResponse => (annotations ? { ...response, auditAnnotations: annotations } : response);
 
 function decided(uid: string, decision: Decision, lookups: Array<{ outcome: LookupOutcome }>): ReviewResult {
   const response: AdmissionResponse = decision.allowed
     ? { uid, allowed: true }
     : { uid, allowed: false, status: { code: 403, reason: 'Forbidden', message: decision.message } };
   return {
-    response: withWarnings(response, decision.warnings),
+    response: withAuditAnnotations(withWarnings(response, decision.warnings), decision.auditAnnotations),
     verdict: decision.allowed ? 'allowed' : 'denied',
     rules: decision.violations.map((v) => v.rule),
     lookups: lookups.map((l) => l.outcome),
+    ...(decision.exemptions ? { exemptions: decision.exemptions } : {}),
   };
 }
 
@@ -157,15 +219,20 @@ async function validateScaleReview(request: AdmissionRequest, ctx: ReviewContext
     ? await ctx.statefulSets.get(target.namespace, target.name)
     : unconfigured;
   let service: ServiceLookup | undefined;
+  let configMaps = NO_CONFIG_MAPS;
   if (statefulSet.outcome === 'found') {
-    const serviceName = headlessServiceToLookUp(
-      scaledStatefulSetReview(review, statefulSet.statefulSet),
-      ctx.settings,
-    );
-    if (serviceName) service = await ctx.services.lookup(review.namespace, serviceName);
+    const scaled = scaledStatefulSetReview(review, statefulSet.statefulSet);
+    const serviceName = headlessServiceToLookUp(scaled, ctx.settings);
+    [service, configMaps] = await Promise.all([
+      serviceName ? ctx.services.lookup(review.namespace, serviceName) : undefined,
+      readConfigMaps(scaled, ctx),
+    ]);
   }
-  const decision = validateScale(review, ctx.settings, statefulSet, service);
-  return decided(request.uid, decision, service ? [statefulSet, service] : [statefulSet]);
+  const decision = validateScale(review, ctx.settings, statefulSet, service, {
+    configMaps: configMaps.read,
+    exceptions: ctx.exceptions?.current(),
+  });
+  return decided(request.uid, decision, [statefulSet, ...(service ? [service] : []), ...configMaps.lookups]);
 }
 
 /** Service UPDATE/DELETE: list the StatefulSets in the namespace when a headless Service goes away. */
@@ -186,28 +253,48 @@ async function validateServiceReview(request: AdmissionRequest, ctx: ReviewConte
   const statefulSets: StatefulSetListLookup = ctx.statefulSets
     ? await ctx.statefulSets.list(review.namespace)
     : unconfigured;
-  const decision = validateServiceChange(review, ctx.settings, statefulSets);
+  const decision = validateServiceChange(review, ctx.settings, statefulSets, {
+    exceptions: ctx.exceptions?.current(),
+  });
   // A LIST has no not-found: an empty namespace is a successful look-up.
   return decided(request.uid, decision, [statefulSets]);
 }
 
-/** POST /mutate: the policy's patch, base64-encoded as admission.k8s.io/v1 wants it. */
-export function mutateReview(request: AdmissionRequest, ctx: Pick<ReviewContext, 'settings'>): ReviewResult {
+/**
+ * POST /mutate: the policy's patch, base64-encoded as admission.k8s.io/v1 wants it. It waits only
+ * for a server started with a config file in a ConfigMap, which is read first.
+ */
+export function mutateReview(
+  request: AdmissionRequest,
+  ctx: Pick<ReviewContext, 'settings' | 'configMaps'>,
+): ReviewResult | Promise<ReviewResult> {
   if (!isStatefulSetResource(request)) return skipped(request.uid);
-  const mutation = mutateStatefulSet(statefulSetReview(request), ctx.settings);
+  const review = statefulSetReview(request);
+  const names = configMapsToLookUp(review, ctx.settings);
+  if (names.length === 0) return mutated(request.uid, review, ctx.settings, NO_CONFIG_MAPS);
+  return readConfigMaps(review, ctx, names).then((read) => mutated(request.uid, review, ctx.settings, read));
+}
+
+function mutated(
+  uid: string,
+  review: StatefulSetReview,
+  settings: PolicySettings,
+  configMaps: ConfigMapsRead,
+): ReviewResult {
+  const mutation = mutateStatefulSet(review, settings, { configMaps: configMaps.read });
   const response: AdmissionResponse =
     mutation.patch.length > 0
       ? {
-          uid: request.uid,
+          uid,
           allowed: true,
           patchType: 'JSONPatch',
           patch: Buffer.from(JSON.stringify(mutation.patch)).toString('base64'),
         }
-      : { uid: request.uid, allowed: true };
+      : { uid, allowed: true };
   return {
-    response: withWarnings(response, mutation.warnings),
+    response: withAuditAnnotations(withWarnings(response, mutation.warnings), mutation.auditAnnotations),
     verdict: mutation.patch.length > 0 ? 'patched' : 'allowed',
     rules: [],
-    lookups: [],
+    lookups: configMaps.lookups.map((l) => l.outcome),
   };
 }

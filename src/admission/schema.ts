@@ -62,10 +62,52 @@ const container = {
       items: {
         type: 'object',
         required: ['name', 'mountPath'],
-        properties: { name: { type: 'string' }, mountPath: { type: 'string' } },
+        // A chart that renders `subPath: {{ "" }}` sends null: the same as no subPath.
+        properties: {
+          name: { type: 'string' },
+          mountPath: { type: 'string' },
+          subPath: { type: ['string', 'null'] },
+        },
+      },
+    },
+    // Read for images configured through their environment (bitnami/mongodb).
+    env: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['name'],
+        properties: {
+          name: { type: 'string' },
+          value: { type: ['string', 'null'] },
+          valueFrom: { type: 'object' },
+        },
       },
     },
     lifecycle: { type: 'object' },
+  },
+} as const;
+
+/** A pod volume: the ConfigMap or Secret a server's config file may be read from. */
+const volume = {
+  type: 'object',
+  required: ['name'],
+  properties: {
+    name: { type: 'string' },
+    configMap: {
+      type: 'object',
+      properties: {
+        name: { type: 'string' },
+        items: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['key', 'path'],
+            properties: { key: { type: 'string' }, path: { type: 'string' } },
+          },
+        },
+      },
+    },
+    secret: { type: 'object', properties: { secretName: { type: 'string' } } },
   },
 } as const;
 
@@ -85,6 +127,21 @@ export const statefulSetSchema = {
         name: { type: 'string' },
         namespace: { type: 'string' },
         annotations: { type: 'object', additionalProperties: { type: 'string' } },
+        labels: { type: 'object', additionalProperties: { type: 'string' } },
+        // The controller reference tells an operator's StatefulSet apart.
+        ownerReferences: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['apiVersion', 'kind', 'name'],
+            properties: {
+              apiVersion: { type: 'string' },
+              kind: { type: 'string' },
+              name: { type: 'string' },
+              controller: { type: 'boolean' },
+            },
+          },
+        },
       },
     },
     spec: {
@@ -101,7 +158,7 @@ export const statefulSetSchema = {
               properties: {
                 containers: { type: 'array', items: container },
                 initContainers: { type: 'array', items: container },
-                volumes: { type: 'array', items: { type: 'object', required: ['name'] } },
+                volumes: { type: 'array', items: volume },
               },
             },
           },

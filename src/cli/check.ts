@@ -1,13 +1,18 @@
 import type { V1StatefulSet } from '@kubernetes/client-node';
 import jsonpatch from 'fast-json-patch';
-import type { ServiceDirectory } from '../admission/review.js';
+import type { ConfigMapDirectory, ServiceDirectory } from '../admission/review.js';
 import { isStatefulSet } from '../admission/validators.js';
 import {
+  type ConfigMapLookup,
+  configMapsToLookUp,
   detectDatabase,
+  type ExceptionList,
+  type Exemption,
   headlessServiceToLookUp,
   type JsonPatchOperation,
   mutateStatefulSet,
   type PolicySettings,
+  STEPPED_ASIDE_ANNOTATION,
   type StatefulSetReview,
   type Violation,
   validateStatefulSet,
@@ -23,6 +28,10 @@ export interface CheckOptions {
   defaultNamespace: string;
   /** Answers the headless-Service look-up: the Services of the input, or the cluster. */
   services: ServiceDirectory;
+  /** Answers ConfigMap look-ups for servers started with a config file: the input's, or the cluster's. */
+  configMaps: ConfigMapDirectory;
+  /** The platform team's exceptions (`--exceptions`), honoured as the webhook does. */
+  exceptions?: ExceptionList | undefined;
 }
 
 /** What the API server would make of one StatefulSet of the input. */
@@ -44,6 +53,10 @@ export interface StatefulSetCheck {
   injected: string[];
   /** The StatefulSet after the patch: what the validating webhook judged and what would be stored. */
   mutated: V1StatefulSet;
+  /** Rules waived by platform exceptions. */
+  exemptions: Exemption[];
+  /** Why sts-guard leaves this StatefulSet to its controller (an operator), when it does. */
+  steppedAside: string | undefined;
 }
 
 export interface CheckReport {
@@ -72,17 +85,25 @@ const applied = (object: V1StatefulSet, patch: JsonPatchOperation[]): V1Stateful
 export async function checkStatefulSet(
   statefulSet: V1StatefulSet,
   namespace: string,
-  options: Pick<CheckOptions, 'settings' | 'services'>,
+  options: Pick<CheckOptions, 'settings' | 'services' | 'configMaps' | 'exceptions'>,
 ): Promise<Omit<StatefulSetCheck, 'source'>> {
   const { settings, services } = options;
   const review: StatefulSetReview = { operation: 'CREATE', namespace, object: statefulSet };
-  const mutation = mutateStatefulSet(review, settings);
+  const names = configMapsToLookUp(review, settings);
+  const lookups = await Promise.all(names.map((n) => options.configMaps.lookup(namespace, n)));
+  const configMaps = new Map(
+    names.map((n, i): [string, ConfigMapLookup] => [n, lookups[i] as ConfigMapLookup]),
+  );
+  const mutation = mutateStatefulSet(review, settings, { configMaps });
   const mutated = applied(statefulSet, mutation.patch);
 
   const validated: StatefulSetReview = { ...review, object: mutated };
   const serviceName = headlessServiceToLookUp(validated, settings);
   const lookup = serviceName ? await services.lookup(namespace, serviceName) : undefined;
-  const decision = validateStatefulSet(validated, settings, lookup);
+  const decision = validateStatefulSet(validated, settings, lookup, {
+    configMaps,
+    exceptions: options.exceptions,
+  });
 
   return {
     kind: 'StatefulSet',
@@ -95,6 +116,8 @@ export async function checkStatefulSet(
     patch: mutation.patch,
     injected: mutation.injected,
     mutated,
+    exemptions: decision.exemptions ?? [],
+    steppedAside: decision.auditAnnotations?.[STEPPED_ASIDE_ANNOTATION],
   };
 }
 

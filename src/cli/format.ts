@@ -33,6 +33,7 @@ function splitWarning(check: StatefulSetCheck, warning: string): { rule: string;
 
 function admittedDetail(check: StatefulSetCheck): string {
   if (!check.database) return 'not a database sts-guard knows; nothing to check';
+  if (check.steppedAside) return `left to its controller: ${check.steppedAside}`;
   if (check.injected.length === 0) return 'nothing to inject';
   const what = check.injected.map((i) => INJECTED_DESCRIPTIONS[i] ?? i).join(' and ');
   return `the webhook injects ${what} (--show-mutation shows the patch)`;
@@ -135,6 +136,8 @@ export function formatJson(report: CheckReport, options: FormatOptions): string 
       violations: c.violations.map(({ rule, problem, fix }) => ({ rule, problem, fix })),
       warnings: c.warnings,
       patch: c.patch,
+      exemptions: c.exemptions,
+      ...(c.steppedAside ? { steppedAside: c.steppedAside } : {}),
       ...(options.showMutation ? { mutated: c.mutated } : {}),
     })),
   };

@@ -1,14 +1,21 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import type { ServiceDirectory } from '../admission/review.js';
+import type { ConfigMapDirectory, ServiceDirectory } from '../admission/review.js';
+import { createKubernetesConfigMapDirectory } from '../cluster/configmaps.js';
 import { createKubernetesServiceDirectory, type KubernetesServiceDirectory } from '../cluster/services.js';
 import { loadConfig } from '../config.js';
+import { ExceptionListError, readExceptionList } from '../exceptions/load.js';
 import { checkManifests } from './check.js';
 import { InputError, UsageError } from './errors.js';
 import { formatJson, formatTable } from './format.js';
 import { readManifests } from './input.js';
-import { clusterThenInput, inputServiceDirectory } from './services.js';
+import {
+  clusterThenInput,
+  inputConfigMapDirectory,
+  inputServiceDirectory,
+  inputThenCluster,
+} from './services.js';
 
 /** 0: every StatefulSet admitted; 1: at least one denied; 2: bad usage or unreadable input. */
 export const EXIT_ADMITTED = 0;
@@ -30,16 +37,21 @@ Inputs:
 Options:
   -o, --output <table|json>  output format (default: table)
       --show-mutation        print the JSON Patch the webhook would apply and the resulting YAML
-      --cluster              look headless Services up in the cluster of the current kubeconfig
-                             (KUBECONFIG or ~/.kube/config); a Service the cluster lacks counts
-                             when the input creates it. Default: only the Services in the input
+      --cluster              look headless Services (and ConfigMaps holding mongod's config file)
+                             up in the cluster of the current kubeconfig (KUBECONFIG or
+                             ~/.kube/config); a Service the cluster lacks counts when the input
+                             creates it, a ConfigMap in the input wins over the cluster's.
+                             Default: only the Services and ConfigMaps in the input
+      --exceptions <file>    the platform team's exception list, as the webhook loads it: an
+                             ExceptionList document, or the sts-guard-exceptions ConfigMap
+                             manifest (default: EXCEPTIONS_FILE, else none)
   -n, --namespace <name>     namespace of objects without metadata.namespace (default: default)
   -h, --help                 show this help
   -v, --version              show the version
 
 Rules and settings come from the same environment variables as the webhook
 (RULE_REPLICA_SET, RULE_HEADLESS_SERVICE, LOOKUP_FAILURE_MODE, LOOKUP_TIMEOUT_MS, CLUSTER_DOMAIN,
-STORAGE_SIZE, STORAGE_CLASS).
+STORAGE_SIZE, STORAGE_CLASS, OTHER_CONTROLLER_OWNERS, EXCEPTIONS_FILE).
 
 Exit codes: 0 all admitted (warnings allowed), 1 a StatefulSet would be denied,
 2 bad usage or unreadable input.
@@ -49,6 +61,7 @@ const options = {
   output: { type: 'string', short: 'o', default: 'table' },
   'show-mutation': { type: 'boolean', default: false },
   cluster: { type: 'boolean', default: false },
+  exceptions: { type: 'string' },
   namespace: { type: 'string', short: 'n', default: 'default' },
   help: { type: 'boolean', short: 'h', default: false },
   version: { type: 'boolean', short: 'v', default: false },
@@ -59,6 +72,7 @@ interface CheckCommand {
   output: 'table' | 'json';
   showMutation: boolean;
   cluster: boolean;
+  exceptions: string | undefined;
   namespace: string;
 }
 
@@ -91,6 +105,7 @@ function parseCommand(argv: string[]): Command {
     output: values.output,
     showMutation: values['show-mutation'],
     cluster: values.cluster,
+    exceptions: values.exceptions,
     namespace: values.namespace,
   };
 }
@@ -114,11 +129,18 @@ async function check(command: CheckCommand): Promise<number> {
   } catch (error) {
     throw new UsageError(`invalid configuration: ${(error as Error).message}`);
   }
+  const exceptionsFile = command.exceptions ?? config.exceptionsFile;
+  let exceptions: Awaited<ReturnType<typeof readExceptionList>> | undefined;
+  try {
+    exceptions = exceptionsFile ? await readExceptionList(exceptionsFile) : undefined;
+  } catch (error) {
+    if (error instanceof ExceptionListError) throw new InputError(error.message);
+    throw error;
+  }
   const manifests = await readManifests(command.inputs, readStdin);
-  const fromInput = inputServiceDirectory(
-    manifests.map((m) => m.object),
-    command.namespace,
-  );
+  const objects = manifests.map((m) => m.object);
+  const fromInput = inputServiceDirectory(objects, command.namespace);
+  let configMaps: ConfigMapDirectory = inputConfigMapDirectory(objects, command.namespace);
 
   let cluster: KubernetesServiceDirectory | undefined;
   let services: ServiceDirectory = fromInput;
@@ -127,6 +149,10 @@ async function check(command: CheckCommand): Promise<number> {
     const log = pino({ level: 'warn', base: { service: 'sts-guard-cli' } }, pino.destination(2));
     cluster = createKubernetesServiceDirectory({ timeoutMs: config.lookup.timeoutMs, cache: false, log });
     services = clusterThenInput(cluster, fromInput);
+    configMaps = inputThenCluster(
+      configMaps,
+      createKubernetesConfigMapDirectory({ timeoutMs: config.lookup.timeoutMs, log }),
+    );
   }
 
   try {
@@ -134,6 +160,8 @@ async function check(command: CheckCommand): Promise<number> {
       settings: config.policy,
       defaultNamespace: command.namespace,
       services,
+      configMaps,
+      exceptions,
     });
     const format = command.output === 'json' ? formatJson : formatTable;
     process.stdout.write(format(report, { showMutation: command.showMutation }));

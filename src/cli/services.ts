@@ -1,6 +1,6 @@
-import type { V1Service } from '@kubernetes/client-node';
-import type { ServiceDirectory } from '../admission/review.js';
-import type { ServiceLookup } from '../policy/index.js';
+import type { V1ConfigMap, V1Service } from '@kubernetes/client-node';
+import type { ConfigMapDirectory, ServiceDirectory } from '../admission/review.js';
+import type { ConfigMapLookup, ServiceLookup } from '../policy/index.js';
 import type { Manifest } from './input.js';
 
 export const isServiceManifest = (object: Manifest): object is Manifest & V1Service =>
@@ -45,6 +45,42 @@ export function clusterThenInput(cluster: ServiceDirectory, input: ServiceDirect
     async lookup(namespace, name) {
       const live = await cluster.lookup(namespace, name);
       return live.outcome === 'not-found' ? input.lookup(namespace, name) : live;
+    },
+  };
+}
+
+export const isConfigMapManifest = (object: Manifest): object is Manifest & V1ConfigMap =>
+  object.kind === 'ConfigMap' && object.apiVersion === 'v1';
+
+/** The ConfigMaps of the input as a directory, for servers started with a config file in one. */
+export function inputConfigMapDirectory(
+  objects: readonly Manifest[],
+  defaultNamespace: string,
+): ConfigMapDirectory {
+  const configMaps = new Map<string, V1ConfigMap>();
+  for (const object of objects) {
+    const name = (object.metadata as { name?: unknown } | undefined)?.name;
+    if (isConfigMapManifest(object) && typeof name === 'string') {
+      configMaps.set(`${namespaceOf(object, defaultNamespace)}/${name}`, object);
+    }
+  }
+  return {
+    async lookup(namespace, name): Promise<ConfigMapLookup> {
+      const configMap = configMaps.get(`${namespace}/${name}`);
+      return configMap ? { outcome: 'found', configMap } : { outcome: 'not-found' };
+    },
+  };
+}
+
+/**
+ * ConfigMaps: the input first, since applying it replaces the cluster's copy; then the cluster,
+ * for a ConfigMap the input does not carry. An unreachable cluster stays unavailable.
+ */
+export function inputThenCluster(input: ConfigMapDirectory, cluster: ConfigMapDirectory): ConfigMapDirectory {
+  return {
+    async lookup(namespace, name) {
+      const given = await input.lookup(namespace, name);
+      return given.outcome === 'found' ? given : cluster.lookup(namespace, name);
     },
   };
 }

@@ -1,4 +1,10 @@
-import type { V1Container, V1LifecycleHandler } from '@kubernetes/client-node';
+import type {
+  V1ConfigMap,
+  V1Container,
+  V1LifecycleHandler,
+  V1OwnerReference,
+  V1PodSpec,
+} from '@kubernetes/client-node';
 
 /** Where a replica-set member finds its peers: everything the bootstrap hook needs except the replica count. */
 export interface MemberAddressing {
@@ -7,6 +13,63 @@ export interface MemberAddressing {
   namespace: string;
   clusterDomain: string;
   port: number;
+}
+
+/** What the edge found when it read a ConfigMap that holds a server's configuration file. */
+export type ConfigMapLookup =
+  | { outcome: 'found'; configMap: V1ConfigMap }
+  | { outcome: 'not-found' }
+  | { outcome: 'unavailable'; reason: string };
+
+/** The ConfigMaps the edge read for one review, by name (all in the review's namespace). */
+export type ConfigMaps = ReadonlyMap<string, ConfigMapLookup>;
+
+/** Everything an engine may read to tell how one server container is configured. */
+export interface ServerInput {
+  pod: V1PodSpec;
+  container: V1Container;
+  statefulSetName: string;
+  namespace: string;
+  /** `spec.serviceName`, or the name sts-guard suggests when it is empty. */
+  serviceName: string;
+  clusterDomain: string;
+  configMaps: ConfigMaps;
+}
+
+/** Where the replica-set name came from; fixes and messages depend on it. */
+export type ConfigurationForm = 'flags' | 'shell' | 'config-file' | 'environment';
+
+/** Whether the server runs as a replica-set member, as far as the manifest (and its ConfigMaps) tell. */
+export type ReplicaSetWiring =
+  | {
+      state: 'member';
+      name: string;
+      form: ConfigurationForm;
+      /** True when the image initiates or joins the set itself, so no bootstrap hook may be added. */
+      bootstrapsItself: boolean;
+      /** True when the name is an expansion the shell makes at run time (`$RS_NAME`): no hook can name it. */
+      nameAtRunTime?: true;
+    }
+  | {
+      state: 'standalone';
+      form: ConfigurationForm;
+      /** The exact change that makes it a member of `suggestedName`, for the form it is configured in. */
+      fix(suggestedName: string): string;
+    }
+  | {
+      state: 'unknown';
+      /** Why it cannot be told, e.g. "its config file is in Secret x, which sts-guard does not read". */
+      reason: string;
+      /** True when only a failed look-up (API unreachable) kept it from being told. */
+      lookupFailed: boolean;
+    };
+
+/** How one server container is configured. */
+export interface ServerSettings {
+  replicaSet: ReplicaSetWiring;
+  port: number;
+  /** The data directory, or undefined when a config file that may move it could not be read. */
+  dataPath: string | undefined;
 }
 
 /**
@@ -21,14 +84,24 @@ export interface DatabaseEngine {
   readonly displayName: string;
   /** True when an image reference (any registry, tag or digest) is this engine's server image. */
   matchesImage(image: string): boolean;
-  /** The replica-set name the container is started with, or undefined when it runs standalone. */
+  /**
+   * The ConfigMaps (in the StatefulSet's namespace) whose content decides `inspect`: the ones
+   * holding a config file the server is started with. Empty for nearly every StatefulSet.
+   */
+  configMapsToRead(pod: V1PodSpec, container: V1Container): string[];
+  /** How the server is configured: replica set, port, data path; from flags, scripts, files, environment. */
+  inspect(input: ServerInput): ServerSettings;
+  /**
+   * The operator that manages StatefulSets owned by `owner` (its controller reference) itself, as
+   * `Kind.group`, or undefined when `owner` is no operator of this engine.
+   */
+  operatorOf(owner: V1OwnerReference): string | undefined;
+  /** The replica-set name the container is started with (flags only; `inspect` knows every form). */
   replicaSetName(container: V1Container): string | undefined;
   /** The directory the server keeps its data in, honouring command-line overrides. */
   dataPath(container: V1Container): string;
   /** The TCP port the server listens on. */
   port(container: V1Container): number;
-  /** The exact change a user must make to run the container as a replica set. */
-  replicaSetFix(container: V1Container, suggestedName: string): string;
   /** A postStart handler that joins or initiates the replica set, safe to run on every start. */
   bootstrapHook(addressing: MemberAddressing): V1LifecycleHandler;
   /** True when a postStart handler is one that `bootstrapHook` produced (any version). */

@@ -488,7 +488,7 @@ return errors === 0;
 }
 
 export const statefulSet = validate11;
-const schema12 = {"type":"object","required":["metadata"],"properties":{"apiVersion":{"type":"string"},"kind":{"type":"string"},"metadata":{"type":"object","properties":{"name":{"type":"string"},"namespace":{"type":"string"},"annotations":{"type":"object","additionalProperties":{"type":"string"}}}},"spec":{"type":"object","properties":{"replicas":{"type":"integer","minimum":0},"serviceName":{"type":"string"},"selector":{"type":"object"},"template":{"type":"object","properties":{"spec":{"type":"object","properties":{"containers":{"type":"array","items":{"type":"object","required":["name"],"properties":{"name":{"type":"string"},"image":{"type":"string"},"command":{"type":"array","items":{"type":"string"}},"args":{"type":"array","items":{"type":"string"}},"volumeMounts":{"type":"array","items":{"type":"object","required":["name","mountPath"],"properties":{"name":{"type":"string"},"mountPath":{"type":"string"}}}},"lifecycle":{"type":"object"}}}},"initContainers":{"type":"array","items":{"type":"object","required":["name"],"properties":{"name":{"type":"string"},"image":{"type":"string"},"command":{"type":"array","items":{"type":"string"}},"args":{"type":"array","items":{"type":"string"}},"volumeMounts":{"type":"array","items":{"type":"object","required":["name","mountPath"],"properties":{"name":{"type":"string"},"mountPath":{"type":"string"}}}},"lifecycle":{"type":"object"}}}},"volumes":{"type":"array","items":{"type":"object","required":["name"]}}}}}},"volumeClaimTemplates":{"type":"array","items":{"type":"object"}},"persistentVolumeClaimRetentionPolicy":{"type":"object"}}}}};
+const schema12 = {"type":"object","required":["metadata"],"properties":{"apiVersion":{"type":"string"},"kind":{"type":"string"},"metadata":{"type":"object","properties":{"name":{"type":"string"},"namespace":{"type":"string"},"annotations":{"type":"object","additionalProperties":{"type":"string"}},"labels":{"type":"object","additionalProperties":{"type":"string"}},"ownerReferences":{"type":"array","items":{"type":"object","required":["apiVersion","kind","name"],"properties":{"apiVersion":{"type":"string"},"kind":{"type":"string"},"name":{"type":"string"},"controller":{"type":"boolean"}}}}}},"spec":{"type":"object","properties":{"replicas":{"type":"integer","minimum":0},"serviceName":{"type":"string"},"selector":{"type":"object"},"template":{"type":"object","properties":{"spec":{"type":"object","properties":{"containers":{"type":"array","items":{"type":"object","required":["name"],"properties":{"name":{"type":"string"},"image":{"type":"string"},"command":{"type":"array","items":{"type":"string"}},"args":{"type":"array","items":{"type":"string"}},"volumeMounts":{"type":"array","items":{"type":"object","required":["name","mountPath"],"properties":{"name":{"type":"string"},"mountPath":{"type":"string"},"subPath":{"type":["string","null"]}}}},"env":{"type":"array","items":{"type":"object","required":["name"],"properties":{"name":{"type":"string"},"value":{"type":["string","null"]},"valueFrom":{"type":"object"}}}},"lifecycle":{"type":"object"}}}},"initContainers":{"type":"array","items":{"type":"object","required":["name"],"properties":{"name":{"type":"string"},"image":{"type":"string"},"command":{"type":"array","items":{"type":"string"}},"args":{"type":"array","items":{"type":"string"}},"volumeMounts":{"type":"array","items":{"type":"object","required":["name","mountPath"],"properties":{"name":{"type":"string"},"mountPath":{"type":"string"},"subPath":{"type":["string","null"]}}}},"env":{"type":"array","items":{"type":"object","required":["name"],"properties":{"name":{"type":"string"},"value":{"type":["string","null"]},"valueFrom":{"type":"object"}}}},"lifecycle":{"type":"object"}}}},"volumes":{"type":"array","items":{"type":"object","required":["name"],"properties":{"name":{"type":"string"},"configMap":{"type":"object","properties":{"name":{"type":"string"},"items":{"type":"array","items":{"type":"object","required":["key","path"],"properties":{"key":{"type":"string"},"path":{"type":"string"}}}}}},"secret":{"type":"object","properties":{"secretName":{"type":"string"}}}}}}}}}},"volumeClaimTemplates":{"type":"array","items":{"type":"object"}},"persistentVolumeClaimRetentionPolicy":{"type":"object"}}}}};
 
 function validate11(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -581,6 +581,128 @@ var valid1 = _errs11 === errors;
 else {
 var valid1 = true;
 }
+if(valid1){
+if(data2.labels !== undefined){
+let data7 = data2.labels;
+const _errs16 = errors;
+if(errors === _errs16){
+if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
+for(const key1 in data7){
+const _errs19 = errors;
+if(typeof data7[key1] !== "string"){
+validate11.errors = [{instancePath:instancePath+"/metadata/labels/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/metadata/properties/labels/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+var valid3 = _errs19 === errors;
+if(!valid3){
+break;
+}
+}
+}
+else {
+validate11.errors = [{instancePath:instancePath+"/metadata/labels",schemaPath:"#/properties/metadata/properties/labels/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+return false;
+}
+}
+var valid1 = _errs16 === errors;
+}
+else {
+var valid1 = true;
+}
+if(valid1){
+if(data2.ownerReferences !== undefined){
+let data9 = data2.ownerReferences;
+const _errs21 = errors;
+if(errors === _errs21){
+if(Array.isArray(data9)){
+var valid4 = true;
+const len0 = data9.length;
+for(let i0=0; i0<len0; i0++){
+let data10 = data9[i0];
+const _errs23 = errors;
+if(errors === _errs23){
+if(data10 && typeof data10 == "object" && !Array.isArray(data10)){
+let missing1;
+if((((data10.apiVersion === undefined) && (missing1 = "apiVersion")) || ((data10.kind === undefined) && (missing1 = "kind"))) || ((data10.name === undefined) && (missing1 = "name"))){
+validate11.errors = [{instancePath:instancePath+"/metadata/ownerReferences/" + i0,schemaPath:"#/properties/metadata/properties/ownerReferences/items/required",keyword:"required",params:{missingProperty: missing1},message:"must have required property '"+missing1+"'"}];
+return false;
+}
+else {
+if(data10.apiVersion !== undefined){
+const _errs25 = errors;
+if(typeof data10.apiVersion !== "string"){
+validate11.errors = [{instancePath:instancePath+"/metadata/ownerReferences/" + i0+"/apiVersion",schemaPath:"#/properties/metadata/properties/ownerReferences/items/properties/apiVersion/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+var valid5 = _errs25 === errors;
+}
+else {
+var valid5 = true;
+}
+if(valid5){
+if(data10.kind !== undefined){
+const _errs27 = errors;
+if(typeof data10.kind !== "string"){
+validate11.errors = [{instancePath:instancePath+"/metadata/ownerReferences/" + i0+"/kind",schemaPath:"#/properties/metadata/properties/ownerReferences/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+var valid5 = _errs27 === errors;
+}
+else {
+var valid5 = true;
+}
+if(valid5){
+if(data10.name !== undefined){
+const _errs29 = errors;
+if(typeof data10.name !== "string"){
+validate11.errors = [{instancePath:instancePath+"/metadata/ownerReferences/" + i0+"/name",schemaPath:"#/properties/metadata/properties/ownerReferences/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+var valid5 = _errs29 === errors;
+}
+else {
+var valid5 = true;
+}
+if(valid5){
+if(data10.controller !== undefined){
+const _errs31 = errors;
+if(typeof data10.controller !== "boolean"){
+validate11.errors = [{instancePath:instancePath+"/metadata/ownerReferences/" + i0+"/controller",schemaPath:"#/properties/metadata/properties/ownerReferences/items/properties/controller/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"}];
+return false;
+}
+var valid5 = _errs31 === errors;
+}
+else {
+var valid5 = true;
+}
+}
+}
+}
+}
+}
+else {
+validate11.errors = [{instancePath:instancePath+"/metadata/ownerReferences/" + i0,schemaPath:"#/properties/metadata/properties/ownerReferences/items/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+return false;
+}
+}
+var valid4 = _errs23 === errors;
+if(!valid4){
+break;
+}
+}
+}
+else {
+validate11.errors = [{instancePath:instancePath+"/metadata/ownerReferences",schemaPath:"#/properties/metadata/properties/ownerReferences/type",keyword:"type",params:{type: "array"},message:"must be array"}];
+return false;
+}
+}
+var valid1 = _errs21 === errors;
+}
+else {
+var valid1 = true;
+}
+}
+}
 }
 }
 }
@@ -596,260 +718,356 @@ var valid0 = true;
 }
 if(valid0){
 if(data.spec !== undefined){
-let data7 = data.spec;
-const _errs16 = errors;
-if(errors === _errs16){
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.replicas !== undefined){
-let data8 = data7.replicas;
-const _errs18 = errors;
-if(!((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8)))){
+let data15 = data.spec;
+const _errs33 = errors;
+if(errors === _errs33){
+if(data15 && typeof data15 == "object" && !Array.isArray(data15)){
+if(data15.replicas !== undefined){
+let data16 = data15.replicas;
+const _errs35 = errors;
+if(!((typeof data16 == "number") && (!(data16 % 1) && !isNaN(data16)))){
 validate11.errors = [{instancePath:instancePath+"/spec/replicas",schemaPath:"#/properties/spec/properties/replicas/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs18){
-if(typeof data8 == "number"){
-if(data8 < 0 || isNaN(data8)){
+if(errors === _errs35){
+if(typeof data16 == "number"){
+if(data16 < 0 || isNaN(data16)){
 validate11.errors = [{instancePath:instancePath+"/spec/replicas",schemaPath:"#/properties/spec/properties/replicas/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
 }
-var valid3 = _errs18 === errors;
+var valid6 = _errs35 === errors;
 }
 else {
-var valid3 = true;
+var valid6 = true;
 }
-if(valid3){
-if(data7.serviceName !== undefined){
-const _errs20 = errors;
-if(typeof data7.serviceName !== "string"){
+if(valid6){
+if(data15.serviceName !== undefined){
+const _errs37 = errors;
+if(typeof data15.serviceName !== "string"){
 validate11.errors = [{instancePath:instancePath+"/spec/serviceName",schemaPath:"#/properties/spec/properties/serviceName/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-var valid3 = _errs20 === errors;
+var valid6 = _errs37 === errors;
 }
 else {
-var valid3 = true;
+var valid6 = true;
 }
-if(valid3){
-if(data7.selector !== undefined){
-let data10 = data7.selector;
-const _errs22 = errors;
-if(!(data10 && typeof data10 == "object" && !Array.isArray(data10))){
+if(valid6){
+if(data15.selector !== undefined){
+let data18 = data15.selector;
+const _errs39 = errors;
+if(!(data18 && typeof data18 == "object" && !Array.isArray(data18))){
 validate11.errors = [{instancePath:instancePath+"/spec/selector",schemaPath:"#/properties/spec/properties/selector/type",keyword:"type",params:{type: "object"},message:"must be object"}];
 return false;
 }
-var valid3 = _errs22 === errors;
+var valid6 = _errs39 === errors;
 }
 else {
-var valid3 = true;
-}
-if(valid3){
-if(data7.template !== undefined){
-let data11 = data7.template;
-const _errs24 = errors;
-if(errors === _errs24){
-if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
-if(data11.spec !== undefined){
-let data12 = data11.spec;
-const _errs26 = errors;
-if(errors === _errs26){
-if(data12 && typeof data12 == "object" && !Array.isArray(data12)){
-if(data12.containers !== undefined){
-let data13 = data12.containers;
-const _errs28 = errors;
-if(errors === _errs28){
-if(Array.isArray(data13)){
 var valid6 = true;
-const len0 = data13.length;
-for(let i0=0; i0<len0; i0++){
-let data14 = data13[i0];
-const _errs30 = errors;
-if(errors === _errs30){
-if(data14 && typeof data14 == "object" && !Array.isArray(data14)){
-let missing1;
-if((data14.name === undefined) && (missing1 = "name")){
-validate11.errors = [{instancePath:instancePath+"/spec/template/spec/containers/" + i0,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/containers/items/required",keyword:"required",params:{missingProperty: missing1},message:"must have required property '"+missing1+"'"}];
-return false;
 }
-else {
-if(data14.name !== undefined){
-const _errs32 = errors;
-if(typeof data14.name !== "string"){
-validate11.errors = [{instancePath:instancePath+"/spec/template/spec/containers/" + i0+"/name",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/containers/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-var valid7 = _errs32 === errors;
-}
-else {
-var valid7 = true;
-}
-if(valid7){
-if(data14.image !== undefined){
-const _errs34 = errors;
-if(typeof data14.image !== "string"){
-validate11.errors = [{instancePath:instancePath+"/spec/template/spec/containers/" + i0+"/image",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/containers/items/properties/image/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-var valid7 = _errs34 === errors;
-}
-else {
-var valid7 = true;
-}
-if(valid7){
-if(data14.command !== undefined){
-let data17 = data14.command;
-const _errs36 = errors;
-if(errors === _errs36){
-if(Array.isArray(data17)){
-var valid8 = true;
-const len1 = data17.length;
-for(let i1=0; i1<len1; i1++){
-const _errs38 = errors;
-if(typeof data17[i1] !== "string"){
-validate11.errors = [{instancePath:instancePath+"/spec/template/spec/containers/" + i0+"/command/" + i1,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/containers/items/properties/command/items/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-var valid8 = _errs38 === errors;
-if(!valid8){
-break;
-}
-}
-}
-else {
-validate11.errors = [{instancePath:instancePath+"/spec/template/spec/containers/" + i0+"/command",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/containers/items/properties/command/type",keyword:"type",params:{type: "array"},message:"must be array"}];
-return false;
-}
-}
-var valid7 = _errs36 === errors;
-}
-else {
-var valid7 = true;
-}
-if(valid7){
-if(data14.args !== undefined){
-let data19 = data14.args;
-const _errs40 = errors;
-if(errors === _errs40){
-if(Array.isArray(data19)){
-var valid9 = true;
-const len2 = data19.length;
-for(let i2=0; i2<len2; i2++){
-const _errs42 = errors;
-if(typeof data19[i2] !== "string"){
-validate11.errors = [{instancePath:instancePath+"/spec/template/spec/containers/" + i0+"/args/" + i2,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/containers/items/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-var valid9 = _errs42 === errors;
-if(!valid9){
-break;
-}
-}
-}
-else {
-validate11.errors = [{instancePath:instancePath+"/spec/template/spec/containers/" + i0+"/args",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/containers/items/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"}];
-return false;
-}
-}
-var valid7 = _errs40 === errors;
-}
-else {
-var valid7 = true;
-}
-if(valid7){
-if(data14.volumeMounts !== undefined){
-let data21 = data14.volumeMounts;
-const _errs44 = errors;
-if(errors === _errs44){
+if(valid6){
+if(data15.template !== undefined){
+let data19 = data15.template;
+const _errs41 = errors;
+if(errors === _errs41){
+if(data19 && typeof data19 == "object" && !Array.isArray(data19)){
+if(data19.spec !== undefined){
+let data20 = data19.spec;
+const _errs43 = errors;
+if(errors === _errs43){
+if(data20 && typeof data20 == "object" && !Array.isArray(data20)){
+if(data20.containers !== undefined){
+let data21 = data20.containers;
+const _errs45 = errors;
+if(errors === _errs45){
 if(Array.isArray(data21)){
-var valid10 = true;
-const len3 = data21.length;
-for(let i3=0; i3<len3; i3++){
-let data22 = data21[i3];
-const _errs46 = errors;
-if(errors === _errs46){
+var valid9 = true;
+const len1 = data21.length;
+for(let i1=0; i1<len1; i1++){
+let data22 = data21[i1];
+const _errs47 = errors;
+if(errors === _errs47){
 if(data22 && typeof data22 == "object" && !Array.isArray(data22)){
 let missing2;
-if(((data22.name === undefined) && (missing2 = "name")) || ((data22.mountPath === undefined) && (missing2 = "mountPath"))){
-validate11.errors = [{instancePath:instancePath+"/spec/template/spec/containers/" + i0+"/volumeMounts/" + i3,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/containers/items/properties/volumeMounts/items/required",keyword:"required",params:{missingProperty: missing2},message:"must have required property '"+missing2+"'"}];
+if((data22.name === undefined) && (missing2 = "name")){
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/containers/" + i1,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/containers/items/required",keyword:"required",params:{missingProperty: missing2},message:"must have required property '"+missing2+"'"}];
 return false;
 }
 else {
 if(data22.name !== undefined){
-const _errs48 = errors;
+const _errs49 = errors;
 if(typeof data22.name !== "string"){
-validate11.errors = [{instancePath:instancePath+"/spec/template/spec/containers/" + i0+"/volumeMounts/" + i3+"/name",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/containers/items/properties/volumeMounts/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/containers/" + i1+"/name",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/containers/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-var valid11 = _errs48 === errors;
+var valid10 = _errs49 === errors;
 }
 else {
+var valid10 = true;
+}
+if(valid10){
+if(data22.image !== undefined){
+const _errs51 = errors;
+if(typeof data22.image !== "string"){
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/containers/" + i1+"/image",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/containers/items/properties/image/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+var valid10 = _errs51 === errors;
+}
+else {
+var valid10 = true;
+}
+if(valid10){
+if(data22.command !== undefined){
+let data25 = data22.command;
+const _errs53 = errors;
+if(errors === _errs53){
+if(Array.isArray(data25)){
 var valid11 = true;
-}
-if(valid11){
-if(data22.mountPath !== undefined){
-const _errs50 = errors;
-if(typeof data22.mountPath !== "string"){
-validate11.errors = [{instancePath:instancePath+"/spec/template/spec/containers/" + i0+"/volumeMounts/" + i3+"/mountPath",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/containers/items/properties/volumeMounts/items/properties/mountPath/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+const len2 = data25.length;
+for(let i2=0; i2<len2; i2++){
+const _errs55 = errors;
+if(typeof data25[i2] !== "string"){
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/containers/" + i1+"/command/" + i2,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/containers/items/properties/command/items/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-var valid11 = _errs50 === errors;
-}
-else {
-var valid11 = true;
-}
-}
-}
-}
-else {
-validate11.errors = [{instancePath:instancePath+"/spec/template/spec/containers/" + i0+"/volumeMounts/" + i3,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/containers/items/properties/volumeMounts/items/type",keyword:"type",params:{type: "object"},message:"must be object"}];
-return false;
-}
-}
-var valid10 = _errs46 === errors;
-if(!valid10){
+var valid11 = _errs55 === errors;
+if(!valid11){
 break;
 }
 }
 }
 else {
-validate11.errors = [{instancePath:instancePath+"/spec/template/spec/containers/" + i0+"/volumeMounts",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/containers/items/properties/volumeMounts/type",keyword:"type",params:{type: "array"},message:"must be array"}];
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/containers/" + i1+"/command",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/containers/items/properties/command/type",keyword:"type",params:{type: "array"},message:"must be array"}];
 return false;
 }
 }
-var valid7 = _errs44 === errors;
+var valid10 = _errs53 === errors;
 }
 else {
-var valid7 = true;
+var valid10 = true;
 }
-if(valid7){
-if(data14.lifecycle !== undefined){
-let data25 = data14.lifecycle;
-const _errs52 = errors;
-if(!(data25 && typeof data25 == "object" && !Array.isArray(data25))){
-validate11.errors = [{instancePath:instancePath+"/spec/template/spec/containers/" + i0+"/lifecycle",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/containers/items/properties/lifecycle/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+if(valid10){
+if(data22.args !== undefined){
+let data27 = data22.args;
+const _errs57 = errors;
+if(errors === _errs57){
+if(Array.isArray(data27)){
+var valid12 = true;
+const len3 = data27.length;
+for(let i3=0; i3<len3; i3++){
+const _errs59 = errors;
+if(typeof data27[i3] !== "string"){
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/containers/" + i1+"/args/" + i3,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/containers/items/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-var valid7 = _errs52 === errors;
-}
-else {
-var valid7 = true;
-}
-}
-}
-}
-}
+var valid12 = _errs59 === errors;
+if(!valid12){
+break;
 }
 }
 }
 else {
-validate11.errors = [{instancePath:instancePath+"/spec/template/spec/containers/" + i0,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/containers/items/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/containers/" + i1+"/args",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/containers/items/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"}];
 return false;
 }
 }
-var valid6 = _errs30 === errors;
-if(!valid6){
+var valid10 = _errs57 === errors;
+}
+else {
+var valid10 = true;
+}
+if(valid10){
+if(data22.volumeMounts !== undefined){
+let data29 = data22.volumeMounts;
+const _errs61 = errors;
+if(errors === _errs61){
+if(Array.isArray(data29)){
+var valid13 = true;
+const len4 = data29.length;
+for(let i4=0; i4<len4; i4++){
+let data30 = data29[i4];
+const _errs63 = errors;
+if(errors === _errs63){
+if(data30 && typeof data30 == "object" && !Array.isArray(data30)){
+let missing3;
+if(((data30.name === undefined) && (missing3 = "name")) || ((data30.mountPath === undefined) && (missing3 = "mountPath"))){
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/containers/" + i1+"/volumeMounts/" + i4,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/containers/items/properties/volumeMounts/items/required",keyword:"required",params:{missingProperty: missing3},message:"must have required property '"+missing3+"'"}];
+return false;
+}
+else {
+if(data30.name !== undefined){
+const _errs65 = errors;
+if(typeof data30.name !== "string"){
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/containers/" + i1+"/volumeMounts/" + i4+"/name",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/containers/items/properties/volumeMounts/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+var valid14 = _errs65 === errors;
+}
+else {
+var valid14 = true;
+}
+if(valid14){
+if(data30.mountPath !== undefined){
+const _errs67 = errors;
+if(typeof data30.mountPath !== "string"){
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/containers/" + i1+"/volumeMounts/" + i4+"/mountPath",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/containers/items/properties/volumeMounts/items/properties/mountPath/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+var valid14 = _errs67 === errors;
+}
+else {
+var valid14 = true;
+}
+if(valid14){
+if(data30.subPath !== undefined){
+let data33 = data30.subPath;
+const _errs69 = errors;
+if((typeof data33 !== "string") && (data33 !== null)){
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/containers/" + i1+"/volumeMounts/" + i4+"/subPath",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/containers/items/properties/volumeMounts/items/properties/subPath/type",keyword:"type",params:{type: schema12.properties.spec.properties.template.properties.spec.properties.containers.items.properties.volumeMounts.items.properties.subPath.type},message:"must be string,null"}];
+return false;
+}
+var valid14 = _errs69 === errors;
+}
+else {
+var valid14 = true;
+}
+}
+}
+}
+}
+else {
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/containers/" + i1+"/volumeMounts/" + i4,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/containers/items/properties/volumeMounts/items/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+return false;
+}
+}
+var valid13 = _errs63 === errors;
+if(!valid13){
+break;
+}
+}
+}
+else {
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/containers/" + i1+"/volumeMounts",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/containers/items/properties/volumeMounts/type",keyword:"type",params:{type: "array"},message:"must be array"}];
+return false;
+}
+}
+var valid10 = _errs61 === errors;
+}
+else {
+var valid10 = true;
+}
+if(valid10){
+if(data22.env !== undefined){
+let data34 = data22.env;
+const _errs71 = errors;
+if(errors === _errs71){
+if(Array.isArray(data34)){
+var valid15 = true;
+const len5 = data34.length;
+for(let i5=0; i5<len5; i5++){
+let data35 = data34[i5];
+const _errs73 = errors;
+if(errors === _errs73){
+if(data35 && typeof data35 == "object" && !Array.isArray(data35)){
+let missing4;
+if((data35.name === undefined) && (missing4 = "name")){
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/containers/" + i1+"/env/" + i5,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/containers/items/properties/env/items/required",keyword:"required",params:{missingProperty: missing4},message:"must have required property '"+missing4+"'"}];
+return false;
+}
+else {
+if(data35.name !== undefined){
+const _errs75 = errors;
+if(typeof data35.name !== "string"){
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/containers/" + i1+"/env/" + i5+"/name",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/containers/items/properties/env/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+var valid16 = _errs75 === errors;
+}
+else {
+var valid16 = true;
+}
+if(valid16){
+if(data35.value !== undefined){
+let data37 = data35.value;
+const _errs77 = errors;
+if((typeof data37 !== "string") && (data37 !== null)){
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/containers/" + i1+"/env/" + i5+"/value",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/containers/items/properties/env/items/properties/value/type",keyword:"type",params:{type: schema12.properties.spec.properties.template.properties.spec.properties.containers.items.properties.env.items.properties.value.type},message:"must be string,null"}];
+return false;
+}
+var valid16 = _errs77 === errors;
+}
+else {
+var valid16 = true;
+}
+if(valid16){
+if(data35.valueFrom !== undefined){
+let data38 = data35.valueFrom;
+const _errs79 = errors;
+if(!(data38 && typeof data38 == "object" && !Array.isArray(data38))){
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/containers/" + i1+"/env/" + i5+"/valueFrom",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/containers/items/properties/env/items/properties/valueFrom/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+return false;
+}
+var valid16 = _errs79 === errors;
+}
+else {
+var valid16 = true;
+}
+}
+}
+}
+}
+else {
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/containers/" + i1+"/env/" + i5,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/containers/items/properties/env/items/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+return false;
+}
+}
+var valid15 = _errs73 === errors;
+if(!valid15){
+break;
+}
+}
+}
+else {
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/containers/" + i1+"/env",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/containers/items/properties/env/type",keyword:"type",params:{type: "array"},message:"must be array"}];
+return false;
+}
+}
+var valid10 = _errs71 === errors;
+}
+else {
+var valid10 = true;
+}
+if(valid10){
+if(data22.lifecycle !== undefined){
+let data39 = data22.lifecycle;
+const _errs81 = errors;
+if(!(data39 && typeof data39 == "object" && !Array.isArray(data39))){
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/containers/" + i1+"/lifecycle",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/containers/items/properties/lifecycle/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+return false;
+}
+var valid10 = _errs81 === errors;
+}
+else {
+var valid10 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/containers/" + i1,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/containers/items/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+return false;
+}
+}
+var valid9 = _errs47 === errors;
+if(!valid9){
 break;
 }
 }
@@ -859,206 +1077,302 @@ validate11.errors = [{instancePath:instancePath+"/spec/template/spec/containers"
 return false;
 }
 }
-var valid5 = _errs28 === errors;
+var valid8 = _errs45 === errors;
 }
 else {
-var valid5 = true;
+var valid8 = true;
 }
-if(valid5){
-if(data12.initContainers !== undefined){
-let data26 = data12.initContainers;
-const _errs54 = errors;
-if(errors === _errs54){
-if(Array.isArray(data26)){
-var valid12 = true;
-const len4 = data26.length;
-for(let i4=0; i4<len4; i4++){
-let data27 = data26[i4];
-const _errs56 = errors;
-if(errors === _errs56){
-if(data27 && typeof data27 == "object" && !Array.isArray(data27)){
-let missing3;
-if((data27.name === undefined) && (missing3 = "name")){
-validate11.errors = [{instancePath:instancePath+"/spec/template/spec/initContainers/" + i4,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/initContainers/items/required",keyword:"required",params:{missingProperty: missing3},message:"must have required property '"+missing3+"'"}];
-return false;
-}
-else {
-if(data27.name !== undefined){
-const _errs58 = errors;
-if(typeof data27.name !== "string"){
-validate11.errors = [{instancePath:instancePath+"/spec/template/spec/initContainers/" + i4+"/name",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/initContainers/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-var valid13 = _errs58 === errors;
-}
-else {
-var valid13 = true;
-}
-if(valid13){
-if(data27.image !== undefined){
-const _errs60 = errors;
-if(typeof data27.image !== "string"){
-validate11.errors = [{instancePath:instancePath+"/spec/template/spec/initContainers/" + i4+"/image",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/initContainers/items/properties/image/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-var valid13 = _errs60 === errors;
-}
-else {
-var valid13 = true;
-}
-if(valid13){
-if(data27.command !== undefined){
-let data30 = data27.command;
-const _errs62 = errors;
-if(errors === _errs62){
-if(Array.isArray(data30)){
-var valid14 = true;
-const len5 = data30.length;
-for(let i5=0; i5<len5; i5++){
-const _errs64 = errors;
-if(typeof data30[i5] !== "string"){
-validate11.errors = [{instancePath:instancePath+"/spec/template/spec/initContainers/" + i4+"/command/" + i5,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/initContainers/items/properties/command/items/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-var valid14 = _errs64 === errors;
-if(!valid14){
-break;
-}
-}
-}
-else {
-validate11.errors = [{instancePath:instancePath+"/spec/template/spec/initContainers/" + i4+"/command",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/initContainers/items/properties/command/type",keyword:"type",params:{type: "array"},message:"must be array"}];
-return false;
-}
-}
-var valid13 = _errs62 === errors;
-}
-else {
-var valid13 = true;
-}
-if(valid13){
-if(data27.args !== undefined){
-let data32 = data27.args;
-const _errs66 = errors;
-if(errors === _errs66){
-if(Array.isArray(data32)){
-var valid15 = true;
-const len6 = data32.length;
+if(valid8){
+if(data20.initContainers !== undefined){
+let data40 = data20.initContainers;
+const _errs83 = errors;
+if(errors === _errs83){
+if(Array.isArray(data40)){
+var valid17 = true;
+const len6 = data40.length;
 for(let i6=0; i6<len6; i6++){
-const _errs68 = errors;
-if(typeof data32[i6] !== "string"){
-validate11.errors = [{instancePath:instancePath+"/spec/template/spec/initContainers/" + i4+"/args/" + i6,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/initContainers/items/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+let data41 = data40[i6];
+const _errs85 = errors;
+if(errors === _errs85){
+if(data41 && typeof data41 == "object" && !Array.isArray(data41)){
+let missing5;
+if((data41.name === undefined) && (missing5 = "name")){
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/initContainers/" + i6,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/initContainers/items/required",keyword:"required",params:{missingProperty: missing5},message:"must have required property '"+missing5+"'"}];
 return false;
 }
-var valid15 = _errs68 === errors;
-if(!valid15){
-break;
-}
-}
-}
 else {
-validate11.errors = [{instancePath:instancePath+"/spec/template/spec/initContainers/" + i4+"/args",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/initContainers/items/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"}];
+if(data41.name !== undefined){
+const _errs87 = errors;
+if(typeof data41.name !== "string"){
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/initContainers/" + i6+"/name",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/initContainers/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-}
-var valid13 = _errs66 === errors;
+var valid18 = _errs87 === errors;
 }
 else {
-var valid13 = true;
+var valid18 = true;
 }
-if(valid13){
-if(data27.volumeMounts !== undefined){
-let data34 = data27.volumeMounts;
-const _errs70 = errors;
-if(errors === _errs70){
-if(Array.isArray(data34)){
-var valid16 = true;
-const len7 = data34.length;
+if(valid18){
+if(data41.image !== undefined){
+const _errs89 = errors;
+if(typeof data41.image !== "string"){
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/initContainers/" + i6+"/image",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/initContainers/items/properties/image/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+var valid18 = _errs89 === errors;
+}
+else {
+var valid18 = true;
+}
+if(valid18){
+if(data41.command !== undefined){
+let data44 = data41.command;
+const _errs91 = errors;
+if(errors === _errs91){
+if(Array.isArray(data44)){
+var valid19 = true;
+const len7 = data44.length;
 for(let i7=0; i7<len7; i7++){
-let data35 = data34[i7];
-const _errs72 = errors;
-if(errors === _errs72){
-if(data35 && typeof data35 == "object" && !Array.isArray(data35)){
-let missing4;
-if(((data35.name === undefined) && (missing4 = "name")) || ((data35.mountPath === undefined) && (missing4 = "mountPath"))){
-validate11.errors = [{instancePath:instancePath+"/spec/template/spec/initContainers/" + i4+"/volumeMounts/" + i7,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/initContainers/items/properties/volumeMounts/items/required",keyword:"required",params:{missingProperty: missing4},message:"must have required property '"+missing4+"'"}];
+const _errs93 = errors;
+if(typeof data44[i7] !== "string"){
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/initContainers/" + i6+"/command/" + i7,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/initContainers/items/properties/command/items/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-else {
-if(data35.name !== undefined){
-const _errs74 = errors;
-if(typeof data35.name !== "string"){
-validate11.errors = [{instancePath:instancePath+"/spec/template/spec/initContainers/" + i4+"/volumeMounts/" + i7+"/name",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/initContainers/items/properties/volumeMounts/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-var valid17 = _errs74 === errors;
-}
-else {
-var valid17 = true;
-}
-if(valid17){
-if(data35.mountPath !== undefined){
-const _errs76 = errors;
-if(typeof data35.mountPath !== "string"){
-validate11.errors = [{instancePath:instancePath+"/spec/template/spec/initContainers/" + i4+"/volumeMounts/" + i7+"/mountPath",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/initContainers/items/properties/volumeMounts/items/properties/mountPath/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-var valid17 = _errs76 === errors;
-}
-else {
-var valid17 = true;
-}
-}
-}
-}
-else {
-validate11.errors = [{instancePath:instancePath+"/spec/template/spec/initContainers/" + i4+"/volumeMounts/" + i7,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/initContainers/items/properties/volumeMounts/items/type",keyword:"type",params:{type: "object"},message:"must be object"}];
-return false;
-}
-}
-var valid16 = _errs72 === errors;
-if(!valid16){
+var valid19 = _errs93 === errors;
+if(!valid19){
 break;
 }
 }
 }
 else {
-validate11.errors = [{instancePath:instancePath+"/spec/template/spec/initContainers/" + i4+"/volumeMounts",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/initContainers/items/properties/volumeMounts/type",keyword:"type",params:{type: "array"},message:"must be array"}];
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/initContainers/" + i6+"/command",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/initContainers/items/properties/command/type",keyword:"type",params:{type: "array"},message:"must be array"}];
 return false;
 }
 }
-var valid13 = _errs70 === errors;
+var valid18 = _errs91 === errors;
 }
 else {
-var valid13 = true;
+var valid18 = true;
 }
-if(valid13){
-if(data27.lifecycle !== undefined){
-let data38 = data27.lifecycle;
-const _errs78 = errors;
-if(!(data38 && typeof data38 == "object" && !Array.isArray(data38))){
-validate11.errors = [{instancePath:instancePath+"/spec/template/spec/initContainers/" + i4+"/lifecycle",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/initContainers/items/properties/lifecycle/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+if(valid18){
+if(data41.args !== undefined){
+let data46 = data41.args;
+const _errs95 = errors;
+if(errors === _errs95){
+if(Array.isArray(data46)){
+var valid20 = true;
+const len8 = data46.length;
+for(let i8=0; i8<len8; i8++){
+const _errs97 = errors;
+if(typeof data46[i8] !== "string"){
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/initContainers/" + i6+"/args/" + i8,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/initContainers/items/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-var valid13 = _errs78 === errors;
-}
-else {
-var valid13 = true;
-}
-}
-}
-}
-}
+var valid20 = _errs97 === errors;
+if(!valid20){
+break;
 }
 }
 }
 else {
-validate11.errors = [{instancePath:instancePath+"/spec/template/spec/initContainers/" + i4,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/initContainers/items/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/initContainers/" + i6+"/args",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/initContainers/items/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"}];
 return false;
 }
 }
-var valid12 = _errs56 === errors;
-if(!valid12){
+var valid18 = _errs95 === errors;
+}
+else {
+var valid18 = true;
+}
+if(valid18){
+if(data41.volumeMounts !== undefined){
+let data48 = data41.volumeMounts;
+const _errs99 = errors;
+if(errors === _errs99){
+if(Array.isArray(data48)){
+var valid21 = true;
+const len9 = data48.length;
+for(let i9=0; i9<len9; i9++){
+let data49 = data48[i9];
+const _errs101 = errors;
+if(errors === _errs101){
+if(data49 && typeof data49 == "object" && !Array.isArray(data49)){
+let missing6;
+if(((data49.name === undefined) && (missing6 = "name")) || ((data49.mountPath === undefined) && (missing6 = "mountPath"))){
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/initContainers/" + i6+"/volumeMounts/" + i9,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/initContainers/items/properties/volumeMounts/items/required",keyword:"required",params:{missingProperty: missing6},message:"must have required property '"+missing6+"'"}];
+return false;
+}
+else {
+if(data49.name !== undefined){
+const _errs103 = errors;
+if(typeof data49.name !== "string"){
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/initContainers/" + i6+"/volumeMounts/" + i9+"/name",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/initContainers/items/properties/volumeMounts/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+var valid22 = _errs103 === errors;
+}
+else {
+var valid22 = true;
+}
+if(valid22){
+if(data49.mountPath !== undefined){
+const _errs105 = errors;
+if(typeof data49.mountPath !== "string"){
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/initContainers/" + i6+"/volumeMounts/" + i9+"/mountPath",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/initContainers/items/properties/volumeMounts/items/properties/mountPath/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+var valid22 = _errs105 === errors;
+}
+else {
+var valid22 = true;
+}
+if(valid22){
+if(data49.subPath !== undefined){
+let data52 = data49.subPath;
+const _errs107 = errors;
+if((typeof data52 !== "string") && (data52 !== null)){
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/initContainers/" + i6+"/volumeMounts/" + i9+"/subPath",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/initContainers/items/properties/volumeMounts/items/properties/subPath/type",keyword:"type",params:{type: schema12.properties.spec.properties.template.properties.spec.properties.initContainers.items.properties.volumeMounts.items.properties.subPath.type},message:"must be string,null"}];
+return false;
+}
+var valid22 = _errs107 === errors;
+}
+else {
+var valid22 = true;
+}
+}
+}
+}
+}
+else {
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/initContainers/" + i6+"/volumeMounts/" + i9,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/initContainers/items/properties/volumeMounts/items/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+return false;
+}
+}
+var valid21 = _errs101 === errors;
+if(!valid21){
+break;
+}
+}
+}
+else {
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/initContainers/" + i6+"/volumeMounts",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/initContainers/items/properties/volumeMounts/type",keyword:"type",params:{type: "array"},message:"must be array"}];
+return false;
+}
+}
+var valid18 = _errs99 === errors;
+}
+else {
+var valid18 = true;
+}
+if(valid18){
+if(data41.env !== undefined){
+let data53 = data41.env;
+const _errs109 = errors;
+if(errors === _errs109){
+if(Array.isArray(data53)){
+var valid23 = true;
+const len10 = data53.length;
+for(let i10=0; i10<len10; i10++){
+let data54 = data53[i10];
+const _errs111 = errors;
+if(errors === _errs111){
+if(data54 && typeof data54 == "object" && !Array.isArray(data54)){
+let missing7;
+if((data54.name === undefined) && (missing7 = "name")){
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/initContainers/" + i6+"/env/" + i10,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/initContainers/items/properties/env/items/required",keyword:"required",params:{missingProperty: missing7},message:"must have required property '"+missing7+"'"}];
+return false;
+}
+else {
+if(data54.name !== undefined){
+const _errs113 = errors;
+if(typeof data54.name !== "string"){
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/initContainers/" + i6+"/env/" + i10+"/name",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/initContainers/items/properties/env/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+var valid24 = _errs113 === errors;
+}
+else {
+var valid24 = true;
+}
+if(valid24){
+if(data54.value !== undefined){
+let data56 = data54.value;
+const _errs115 = errors;
+if((typeof data56 !== "string") && (data56 !== null)){
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/initContainers/" + i6+"/env/" + i10+"/value",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/initContainers/items/properties/env/items/properties/value/type",keyword:"type",params:{type: schema12.properties.spec.properties.template.properties.spec.properties.initContainers.items.properties.env.items.properties.value.type},message:"must be string,null"}];
+return false;
+}
+var valid24 = _errs115 === errors;
+}
+else {
+var valid24 = true;
+}
+if(valid24){
+if(data54.valueFrom !== undefined){
+let data57 = data54.valueFrom;
+const _errs117 = errors;
+if(!(data57 && typeof data57 == "object" && !Array.isArray(data57))){
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/initContainers/" + i6+"/env/" + i10+"/valueFrom",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/initContainers/items/properties/env/items/properties/valueFrom/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+return false;
+}
+var valid24 = _errs117 === errors;
+}
+else {
+var valid24 = true;
+}
+}
+}
+}
+}
+else {
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/initContainers/" + i6+"/env/" + i10,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/initContainers/items/properties/env/items/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+return false;
+}
+}
+var valid23 = _errs111 === errors;
+if(!valid23){
+break;
+}
+}
+}
+else {
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/initContainers/" + i6+"/env",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/initContainers/items/properties/env/type",keyword:"type",params:{type: "array"},message:"must be array"}];
+return false;
+}
+}
+var valid18 = _errs109 === errors;
+}
+else {
+var valid18 = true;
+}
+if(valid18){
+if(data41.lifecycle !== undefined){
+let data58 = data41.lifecycle;
+const _errs119 = errors;
+if(!(data58 && typeof data58 == "object" && !Array.isArray(data58))){
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/initContainers/" + i6+"/lifecycle",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/initContainers/items/properties/lifecycle/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+return false;
+}
+var valid18 = _errs119 === errors;
+}
+else {
+var valid18 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/initContainers/" + i6,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/initContainers/items/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+return false;
+}
+}
+var valid17 = _errs85 === errors;
+if(!valid17){
 break;
 }
 }
@@ -1068,37 +1382,170 @@ validate11.errors = [{instancePath:instancePath+"/spec/template/spec/initContain
 return false;
 }
 }
-var valid5 = _errs54 === errors;
+var valid8 = _errs83 === errors;
 }
 else {
-var valid5 = true;
+var valid8 = true;
 }
-if(valid5){
-if(data12.volumes !== undefined){
-let data39 = data12.volumes;
-const _errs80 = errors;
-if(errors === _errs80){
-if(Array.isArray(data39)){
-var valid18 = true;
-const len8 = data39.length;
-for(let i8=0; i8<len8; i8++){
-let data40 = data39[i8];
-const _errs82 = errors;
-if(errors === _errs82){
-if(data40 && typeof data40 == "object" && !Array.isArray(data40)){
-let missing5;
-if((data40.name === undefined) && (missing5 = "name")){
-validate11.errors = [{instancePath:instancePath+"/spec/template/spec/volumes/" + i8,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/volumes/items/required",keyword:"required",params:{missingProperty: missing5},message:"must have required property '"+missing5+"'"}];
+if(valid8){
+if(data20.volumes !== undefined){
+let data59 = data20.volumes;
+const _errs121 = errors;
+if(errors === _errs121){
+if(Array.isArray(data59)){
+var valid25 = true;
+const len11 = data59.length;
+for(let i11=0; i11<len11; i11++){
+let data60 = data59[i11];
+const _errs123 = errors;
+if(errors === _errs123){
+if(data60 && typeof data60 == "object" && !Array.isArray(data60)){
+let missing8;
+if((data60.name === undefined) && (missing8 = "name")){
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/volumes/" + i11,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/volumes/items/required",keyword:"required",params:{missingProperty: missing8},message:"must have required property '"+missing8+"'"}];
+return false;
+}
+else {
+if(data60.name !== undefined){
+const _errs125 = errors;
+if(typeof data60.name !== "string"){
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/volumes/" + i11+"/name",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/volumes/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+var valid26 = _errs125 === errors;
+}
+else {
+var valid26 = true;
+}
+if(valid26){
+if(data60.configMap !== undefined){
+let data62 = data60.configMap;
+const _errs127 = errors;
+if(errors === _errs127){
+if(data62 && typeof data62 == "object" && !Array.isArray(data62)){
+if(data62.name !== undefined){
+const _errs129 = errors;
+if(typeof data62.name !== "string"){
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/volumes/" + i11+"/configMap/name",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/volumes/items/properties/configMap/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+var valid27 = _errs129 === errors;
+}
+else {
+var valid27 = true;
+}
+if(valid27){
+if(data62.items !== undefined){
+let data64 = data62.items;
+const _errs131 = errors;
+if(errors === _errs131){
+if(Array.isArray(data64)){
+var valid28 = true;
+const len12 = data64.length;
+for(let i12=0; i12<len12; i12++){
+let data65 = data64[i12];
+const _errs133 = errors;
+if(errors === _errs133){
+if(data65 && typeof data65 == "object" && !Array.isArray(data65)){
+let missing9;
+if(((data65.key === undefined) && (missing9 = "key")) || ((data65.path === undefined) && (missing9 = "path"))){
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/volumes/" + i11+"/configMap/items/" + i12,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/volumes/items/properties/configMap/properties/items/items/required",keyword:"required",params:{missingProperty: missing9},message:"must have required property '"+missing9+"'"}];
+return false;
+}
+else {
+if(data65.key !== undefined){
+const _errs135 = errors;
+if(typeof data65.key !== "string"){
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/volumes/" + i11+"/configMap/items/" + i12+"/key",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/volumes/items/properties/configMap/properties/items/items/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+var valid29 = _errs135 === errors;
+}
+else {
+var valid29 = true;
+}
+if(valid29){
+if(data65.path !== undefined){
+const _errs137 = errors;
+if(typeof data65.path !== "string"){
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/volumes/" + i11+"/configMap/items/" + i12+"/path",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/volumes/items/properties/configMap/properties/items/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+var valid29 = _errs137 === errors;
+}
+else {
+var valid29 = true;
+}
+}
+}
+}
+else {
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/volumes/" + i11+"/configMap/items/" + i12,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/volumes/items/properties/configMap/properties/items/items/type",keyword:"type",params:{type: "object"},message:"must be object"}];
 return false;
 }
 }
+var valid28 = _errs133 === errors;
+if(!valid28){
+break;
+}
+}
+}
 else {
-validate11.errors = [{instancePath:instancePath+"/spec/template/spec/volumes/" + i8,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/volumes/items/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/volumes/" + i11+"/configMap/items",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/volumes/items/properties/configMap/properties/items/type",keyword:"type",params:{type: "array"},message:"must be array"}];
 return false;
 }
 }
-var valid18 = _errs82 === errors;
-if(!valid18){
+var valid27 = _errs131 === errors;
+}
+else {
+var valid27 = true;
+}
+}
+}
+else {
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/volumes/" + i11+"/configMap",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/volumes/items/properties/configMap/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+return false;
+}
+}
+var valid26 = _errs127 === errors;
+}
+else {
+var valid26 = true;
+}
+if(valid26){
+if(data60.secret !== undefined){
+let data68 = data60.secret;
+const _errs139 = errors;
+if(errors === _errs139){
+if(data68 && typeof data68 == "object" && !Array.isArray(data68)){
+if(data68.secretName !== undefined){
+if(typeof data68.secretName !== "string"){
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/volumes/" + i11+"/secret/secretName",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/volumes/items/properties/secret/properties/secretName/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+}
+else {
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/volumes/" + i11+"/secret",schemaPath:"#/properties/spec/properties/template/properties/spec/properties/volumes/items/properties/secret/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+return false;
+}
+}
+var valid26 = _errs139 === errors;
+}
+else {
+var valid26 = true;
+}
+}
+}
+}
+}
+else {
+validate11.errors = [{instancePath:instancePath+"/spec/template/spec/volumes/" + i11,schemaPath:"#/properties/spec/properties/template/properties/spec/properties/volumes/items/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+return false;
+}
+}
+var valid25 = _errs123 === errors;
+if(!valid25){
 break;
 }
 }
@@ -1108,10 +1555,10 @@ validate11.errors = [{instancePath:instancePath+"/spec/template/spec/volumes",sc
 return false;
 }
 }
-var valid5 = _errs80 === errors;
+var valid8 = _errs121 === errors;
 }
 else {
-var valid5 = true;
+var valid8 = true;
 }
 }
 }
@@ -1128,28 +1575,28 @@ validate11.errors = [{instancePath:instancePath+"/spec/template",schemaPath:"#/p
 return false;
 }
 }
-var valid3 = _errs24 === errors;
+var valid6 = _errs41 === errors;
 }
 else {
-var valid3 = true;
+var valid6 = true;
 }
-if(valid3){
-if(data7.volumeClaimTemplates !== undefined){
-let data41 = data7.volumeClaimTemplates;
-const _errs84 = errors;
-if(errors === _errs84){
-if(Array.isArray(data41)){
-var valid19 = true;
-const len9 = data41.length;
-for(let i9=0; i9<len9; i9++){
-let data42 = data41[i9];
-const _errs86 = errors;
-if(!(data42 && typeof data42 == "object" && !Array.isArray(data42))){
-validate11.errors = [{instancePath:instancePath+"/spec/volumeClaimTemplates/" + i9,schemaPath:"#/properties/spec/properties/volumeClaimTemplates/items/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+if(valid6){
+if(data15.volumeClaimTemplates !== undefined){
+let data70 = data15.volumeClaimTemplates;
+const _errs143 = errors;
+if(errors === _errs143){
+if(Array.isArray(data70)){
+var valid31 = true;
+const len13 = data70.length;
+for(let i13=0; i13<len13; i13++){
+let data71 = data70[i13];
+const _errs145 = errors;
+if(!(data71 && typeof data71 == "object" && !Array.isArray(data71))){
+validate11.errors = [{instancePath:instancePath+"/spec/volumeClaimTemplates/" + i13,schemaPath:"#/properties/spec/properties/volumeClaimTemplates/items/type",keyword:"type",params:{type: "object"},message:"must be object"}];
 return false;
 }
-var valid19 = _errs86 === errors;
-if(!valid19){
+var valid31 = _errs145 === errors;
+if(!valid31){
 break;
 }
 }
@@ -1159,23 +1606,23 @@ validate11.errors = [{instancePath:instancePath+"/spec/volumeClaimTemplates",sch
 return false;
 }
 }
-var valid3 = _errs84 === errors;
+var valid6 = _errs143 === errors;
 }
 else {
-var valid3 = true;
+var valid6 = true;
 }
-if(valid3){
-if(data7.persistentVolumeClaimRetentionPolicy !== undefined){
-let data43 = data7.persistentVolumeClaimRetentionPolicy;
-const _errs88 = errors;
-if(!(data43 && typeof data43 == "object" && !Array.isArray(data43))){
+if(valid6){
+if(data15.persistentVolumeClaimRetentionPolicy !== undefined){
+let data72 = data15.persistentVolumeClaimRetentionPolicy;
+const _errs147 = errors;
+if(!(data72 && typeof data72 == "object" && !Array.isArray(data72))){
 validate11.errors = [{instancePath:instancePath+"/spec/persistentVolumeClaimRetentionPolicy",schemaPath:"#/properties/spec/properties/persistentVolumeClaimRetentionPolicy/type",keyword:"type",params:{type: "object"},message:"must be object"}];
 return false;
 }
-var valid3 = _errs88 === errors;
+var valid6 = _errs147 === errors;
 }
 else {
-var valid3 = true;
+var valid6 = true;
 }
 }
 }
@@ -1188,7 +1635,7 @@ validate11.errors = [{instancePath:instancePath+"/spec",schemaPath:"#/properties
 return false;
 }
 }
-var valid0 = _errs16 === errors;
+var valid0 = _errs33 === errors;
 }
 else {
 var valid0 = true;

@@ -3,7 +3,7 @@
 // @ts-nocheck
 
 export const config = validate10;
-const schema11 = {"type":"object","additionalProperties":false,"properties":{"PORT":{"type":"integer","minimum":0,"maximum":65535,"default":8443},"HOST":{"type":"string","default":"0.0.0.0"},"TLS_CERT_FILE":{"type":"string","default":""},"TLS_KEY_FILE":{"type":"string","default":""},"TLS_CLIENT_CA_FILE":{"type":"string","default":""},"DEV_CERT_DIR":{"type":"string","default":"certs/dev"},"LOG_LEVEL":{"type":"string","enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"},"BODY_LIMIT_BYTES":{"type":"integer","minimum":1024,"default":7340032},"SHUTDOWN_TIMEOUT_MS":{"type":"integer","minimum":100,"default":25000},"SHUTDOWN_DRAIN_MS":{"type":"integer","minimum":0,"default":2000},"CLUSTER_DOMAIN":{"type":"string","pattern":"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$","default":"cluster.local"},"RULE_REPLICA_SET":{"type":"string","enum":["enforce","warn","off"],"default":"enforce"},"RULE_HEADLESS_SERVICE":{"type":"string","enum":["enforce","warn","off"],"default":"enforce"},"RULE_SERVICE_PROTECTION":{"type":"string","enum":["enforce","warn","off"],"default":"enforce"},"LOOKUP_FAILURE_MODE":{"type":"string","enum":["deny","warn"],"default":"deny"},"LOOKUP_TIMEOUT_MS":{"type":"integer","minimum":50,"maximum":10000,"default":1500},"SERVICE_CACHE":{"type":"string","enum":["on","off"],"default":"on"},"STORAGE_SIZE":{"type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$","default":"1Gi"},"STORAGE_CLASS":{"type":"string","default":""}}};
+const schema11 = {"type":"object","additionalProperties":false,"properties":{"PORT":{"type":"integer","minimum":0,"maximum":65535,"default":8443},"HOST":{"type":"string","default":"0.0.0.0"},"TLS_CERT_FILE":{"type":"string","default":""},"TLS_KEY_FILE":{"type":"string","default":""},"TLS_CLIENT_CA_FILE":{"type":"string","default":""},"DEV_CERT_DIR":{"type":"string","default":"certs/dev"},"LOG_LEVEL":{"type":"string","enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"},"BODY_LIMIT_BYTES":{"type":"integer","minimum":1024,"default":7340032},"SHUTDOWN_TIMEOUT_MS":{"type":"integer","minimum":100,"default":25000},"SHUTDOWN_DRAIN_MS":{"type":"integer","minimum":0,"default":2000},"CLUSTER_DOMAIN":{"type":"string","pattern":"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$","default":"cluster.local"},"RULE_REPLICA_SET":{"type":"string","enum":["enforce","warn","off"],"default":"enforce"},"RULE_HEADLESS_SERVICE":{"type":"string","enum":["enforce","warn","off"],"default":"enforce"},"RULE_SERVICE_PROTECTION":{"type":"string","enum":["enforce","warn","off"],"default":"enforce"},"LOOKUP_FAILURE_MODE":{"type":"string","enum":["deny","warn"],"default":"deny"},"LOOKUP_TIMEOUT_MS":{"type":"integer","minimum":50,"maximum":10000,"default":1500},"SERVICE_CACHE":{"type":"string","enum":["on","off"],"default":"on"},"STORAGE_SIZE":{"type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$","default":"1Gi"},"STORAGE_CLASS":{"type":"string","default":""},"OTHER_CONTROLLER_OWNERS":{"type":"string","enum":["review","skip"],"default":"review"},"EXCEPTIONS_FILE":{"type":"string","default":""}}};
 const func2 = Object.prototype.hasOwnProperty;
 const pattern0 = new RegExp("^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$", "u");
 const pattern1 = new RegExp("^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$", "u");
@@ -68,6 +68,12 @@ data.STORAGE_SIZE = "1Gi";
 }
 if(data.STORAGE_CLASS === undefined){
 data.STORAGE_CLASS = "";
+}
+if(data.OTHER_CONTROLLER_OWNERS === undefined){
+data.OTHER_CONTROLLER_OWNERS = "review";
+}
+if(data.EXCEPTIONS_FILE === undefined){
+data.EXCEPTIONS_FILE = "";
 }
 for(const key0 in data){
 if(!(func2.call(schema11.properties, key0))){
@@ -779,14 +785,82 @@ data["STORAGE_CLASS"] = coerced18;
 }
 }
 }
+let data19 = data.OTHER_CONTROLLER_OWNERS;
+if(typeof data19 !== "string"){
+let dataType19 = typeof data19;
+let coerced19 = undefined;
+if(!(coerced19 !== undefined)){
+if(dataType19 == "number" || dataType19 == "boolean"){
+coerced19 = "" + data19;
+}
+else if(data19 === null){
+coerced19 = "";
 }
 else {
-const err34 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err34 = {instancePath:instancePath+"/OTHER_CONTROLLER_OWNERS",schemaPath:"#/properties/OTHER_CONTROLLER_OWNERS/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err34];
 }
 else {
 vErrors.push(err34);
+}
+errors++;
+}
+}
+if(coerced19 !== undefined){
+data19 = coerced19;
+if(data !== undefined){
+data["OTHER_CONTROLLER_OWNERS"] = coerced19;
+}
+}
+}
+if(!((data19 === "review") || (data19 === "skip"))){
+const err35 = {instancePath:instancePath+"/OTHER_CONTROLLER_OWNERS",schemaPath:"#/properties/OTHER_CONTROLLER_OWNERS/enum",keyword:"enum",params:{allowedValues: schema11.properties.OTHER_CONTROLLER_OWNERS.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err35];
+}
+else {
+vErrors.push(err35);
+}
+errors++;
+}
+let data20 = data.EXCEPTIONS_FILE;
+if(typeof data20 !== "string"){
+let dataType20 = typeof data20;
+let coerced20 = undefined;
+if(!(coerced20 !== undefined)){
+if(dataType20 == "number" || dataType20 == "boolean"){
+coerced20 = "" + data20;
+}
+else if(data20 === null){
+coerced20 = "";
+}
+else {
+const err36 = {instancePath:instancePath+"/EXCEPTIONS_FILE",schemaPath:"#/properties/EXCEPTIONS_FILE/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err36];
+}
+else {
+vErrors.push(err36);
+}
+errors++;
+}
+}
+if(coerced20 !== undefined){
+data20 = coerced20;
+if(data !== undefined){
+data["EXCEPTIONS_FILE"] = coerced20;
+}
+}
+}
+}
+else {
+const err37 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err37];
+}
+else {
+vErrors.push(err37);
 }
 errors++;
 }

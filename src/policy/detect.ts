@@ -1,5 +1,5 @@
 import type { V1StatefulSet } from '@kubernetes/client-node';
-import { type DatabaseEngine, engines } from '../engines/index.js';
+import { type ConfigMaps, type DatabaseEngine, engines, type ServerSettings } from '../engines/index.js';
 import type { DatabaseTarget } from './types.js';
 
 /**
@@ -29,4 +29,26 @@ export function desiredReplicas(statefulSet: V1StatefulSet | undefined): number 
 
 export function describe(statefulSet: V1StatefulSet | undefined, namespace: string): string {
   return `StatefulSet "${namespace}/${statefulSet?.metadata?.name ?? '(unnamed)'}"`;
+}
+
+const NO_CONFIG_MAPS: ConfigMaps = new Map();
+
+/** How the target's server is configured, from its pod template and the ConfigMaps the edge read. */
+export function inspectServer(
+  statefulSet: V1StatefulSet,
+  target: DatabaseTarget,
+  namespace: string,
+  clusterDomain: string,
+  configMaps: ConfigMaps | undefined,
+): ServerSettings {
+  const name = statefulSet.metadata?.name ?? 'database';
+  return target.engine.inspect({
+    pod: statefulSet.spec?.template?.spec ?? { containers: [target.container] },
+    container: target.container,
+    statefulSetName: name,
+    namespace,
+    serviceName: statefulSet.spec?.serviceName || `${name}-headless`,
+    clusterDomain,
+    configMaps: configMaps ?? NO_CONFIG_MAPS,
+  });
 }

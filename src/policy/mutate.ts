@@ -1,10 +1,13 @@
 import type { V1Container, V1PersistentVolumeClaim, V1StatefulSet } from '@kubernetes/client-node';
 import { escapePathComponent } from 'fast-json-patch';
-import { describe, detectDatabase } from './detect.js';
+import type { ServerSettings } from '../engines/index.js';
+import { describe, detectDatabase, inspectServer } from './detect.js';
+import { STEPPED_ASIDE_ANNOTATION, stepAsideReason } from './owners.js';
 import type {
   DatabaseTarget,
   JsonPatchOperation,
   Mutation,
+  PolicyContext,
   PolicySettings,
   StatefulSetReview,
 } from './types.js';
@@ -54,6 +57,7 @@ function bootstrapHookPatch(
   settings: PolicySettings,
   containerPath: string,
   name: string,
+  port: number,
 ): { patch: JsonPatchOperation[]; warning?: string } {
   const { container, engine } = target;
   const existing = container.lifecycle?.postStart;
@@ -76,7 +80,7 @@ function bootstrapHookPatch(
     serviceName,
     namespace: review.namespace,
     clusterDomain: settings.clusterDomain,
-    port: engine.port(container),
+    port,
   });
   const patch: JsonPatchOperation = container.lifecycle
     ? { op: 'add', path: `${containerPath}/lifecycle/postStart`, value: hook }
@@ -90,10 +94,16 @@ function storagePatch(
   settings: PolicySettings,
   containerPath: string,
   name: string,
+  dataPath: string | undefined,
 ): { patch: JsonPatchOperation[]; warning?: string } {
   const { container, engine } = target;
   const statefulSet = review.object;
-  const dataPath = engine.dataPath(container);
+  if (dataPath === undefined) {
+    return {
+      patch: [],
+      warning: `${name}: no storage added: the data directory is set in a config file sts-guard could not read.`,
+    };
+  }
   if (dataMount(container, dataPath)) return { patch: [] };
 
   if (review.operation === 'UPDATE') {
@@ -101,8 +111,8 @@ function storagePatch(
     // CREATE (server-side apply removes fields its manifest lacks) gets it back unchanged.
     const old = review.oldObject;
     const oldTarget = detectDatabase(old);
-    const oldMount =
-      oldTarget && dataMount(oldTarget.container, oldTarget.engine.dataPath(oldTarget.container));
+    // The data path is the new object's: an apply that drops the claim rarely moves the data too.
+    const oldMount = oldTarget && dataMount(oldTarget.container, dataPath);
     const oldClaims = old?.spec?.volumeClaimTemplates ?? [];
     const restorable =
       injectedBefore(old).includes(INJECTED_STORAGE) &&
@@ -147,19 +157,41 @@ function storagePatch(
  * bootstrap hook and persistent storage where they are missing. Idempotent: the patch for an
  * object this function already mutated is empty.
  */
-export function mutateStatefulSet(review: StatefulSetReview, settings: PolicySettings): Mutation {
+export function mutateStatefulSet(
+  review: StatefulSetReview,
+  settings: PolicySettings,
+  context: PolicyContext = {},
+): Mutation {
   if ((review.operation !== 'CREATE' && review.operation !== 'UPDATE') || !review.object) return NO_MUTATION;
   const statefulSet = review.object;
   const target = detectDatabase(statefulSet);
   if (!target) return NO_MUTATION;
-  const replicaSetName = target.engine.replicaSetName(target.container);
-  if (!replicaSetName) return NO_MUTATION;
+  // An operator's StatefulSet is the operator's: a patch would be undone on its next reconcile.
+  const steppedAside = stepAsideReason(statefulSet, target.engine, settings);
+  if (steppedAside) return { ...NO_MUTATION, auditAnnotations: { [STEPPED_ASIDE_ANNOTATION]: steppedAside } };
+  const server: ServerSettings = inspectServer(
+    statefulSet,
+    target,
+    review.namespace,
+    settings.clusterDomain,
+    context.configMaps,
+  );
+  const wiring = server.replicaSet;
+  if (wiring.state !== 'member') return NO_MUTATION;
 
   const reviewed = { ...review, object: statefulSet };
   const name = describe(statefulSet, review.namespace);
   const containerPath = `/spec/template/spec/containers/${target.containerIndex}`;
-  const hook = bootstrapHookPatch(reviewed, target, replicaSetName, settings, containerPath, name);
-  const storage = storagePatch(reviewed, target, settings, containerPath, name);
+  // Images that initiate or join the set themselves (bitnami/mongodb) must not get a second bootstrap.
+  const hook: { patch: JsonPatchOperation[]; warning?: string } = wiring.bootstrapsItself
+    ? { patch: [] }
+    : wiring.nameAtRunTime
+      ? {
+          patch: [],
+          warning: `${name}: no bootstrap hook added: the replica-set name (${wiring.name}) is only known when the shell runs.`,
+        }
+      : bootstrapHookPatch(reviewed, target, wiring.name, settings, containerPath, name, server.port);
+  const storage = storagePatch(reviewed, target, settings, containerPath, name, server.dataPath);
 
   const patch = [...hook.patch, ...storage.patch];
   const warnings = [hook.warning, storage.warning].filter((w): w is string => w !== undefined);

@@ -3,6 +3,7 @@ import { describe } from './detect.js';
 import type {
   Decision,
   Operation,
+  PolicyContext,
   PolicySettings,
   RuleId,
   ServiceLookup,
@@ -94,6 +95,7 @@ export function validateScale(
   settings: PolicySettings,
   statefulSet: StatefulSetLookup | undefined,
   service?: ServiceLookup,
+  context: PolicyContext = {},
 ): Decision {
   if (!statefulSetToLookUpForScale(review, settings)) return allow();
   const replicas = scaleReplicas(review.object);
@@ -123,7 +125,7 @@ export function validateScale(
     }
     case 'found': {
       const scaled = scaledStatefulSetReview(review, found.statefulSet);
-      const decision = validateStatefulSet(scaled, settings, service);
+      const decision = validateStatefulSet(scaled, settings, service, context);
       if (decision.allowed) return decision;
       return {
         ...decision,

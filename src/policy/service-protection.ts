@@ -1,6 +1,8 @@
 import type { V1Service, V1StatefulSet } from '@kubernetes/client-node';
 import { desiredReplicas, detectDatabase } from './detect.js';
-import type { Decision, Operation, PolicySettings, Violation } from './types.js';
+import { exceptionFor } from './exceptions.js';
+import { stepAsideReason } from './owners.js';
+import type { Decision, Exemption, Operation, PolicyContext, PolicySettings, Violation } from './types.js';
 
 /** An UPDATE or DELETE of a v1 Service. On DELETE `object` is null and `oldObject` is the Service. */
 export interface ServiceReview {
@@ -94,6 +96,7 @@ export function validateServiceChange(
   review: ServiceReview,
   settings: PolicySettings,
   statefulSets?: StatefulSetListLookup,
+  context: PolicyContext = {},
 ): Decision {
   const allow: Decision = { allowed: true, violations: [], warnings: [], message: '' };
   if (!serviceProtectionNeedsStatefulSets(review, settings)) return allow;
@@ -109,8 +112,27 @@ export function validateServiceChange(
     mode = 'enforce';
     violation = { rule: 'service-protection', problem, fix: LIST_FIX };
   } else {
-    const served = statefulSetsServedBy(review.name, found.statefulSets);
-    if (served.length === 0) return allow;
+    // An operator keeps its own Service; a StatefulSet exempt from this rule does not hold it either.
+    const exemptions: Exemption[] = [];
+    const served = statefulSetsServedBy(review.name, found.statefulSets).filter((sts) => {
+      const target = detectDatabase(sts);
+      if (target && stepAsideReason(sts, target.engine, settings)) return false;
+      const exception = exceptionFor(context.exceptions, sts, review.namespace, 'service-protection');
+      if (exception) exemptions.push({ exception: exception.name, rule: 'service-protection' });
+      return !exception;
+    });
+    if (served.length === 0) {
+      if (exemptions.length === 0) return allow;
+      const names = [...new Set(exemptions.map((e) => e.exception))];
+      return {
+        ...allow,
+        warnings: [
+          `${what} [service-protection] waived by exception ${names.map((n) => `"${n}"`).join(', ')}`,
+        ],
+        exemptions,
+        auditAnnotations: { exception: names.map((n) => `${n}:service-protection`).join(',') },
+      };
+    }
     violation = protectionViolation(review, served);
   }
 

@@ -1,5 +1,8 @@
 import type { V1Container, V1Service, V1StatefulSet } from '@kubernetes/client-node';
-import type { DatabaseEngine } from '../engines/index.js';
+import type { ConfigMaps, DatabaseEngine } from '../engines/index.js';
+import type { ExceptionList } from './exceptions.js';
+
+export type { ConfigMapLookup, ConfigMaps } from '../engines/index.js';
 
 export type Operation = 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';
 
@@ -16,6 +19,25 @@ export interface PolicySettings {
   lookupFailureMode: 'deny' | 'warn';
   clusterDomain: string;
   storage: { size: string; storageClassName?: string | undefined };
+  /**
+   * StatefulSets whose controller is not a known operator of their engine: `review` (default)
+   * holds them to the rules like any other, `skip` leaves them to their controller.
+   */
+  otherControllerOwners?: 'review' | 'skip';
+}
+
+/** What the edge read or holds for one review, beyond the Service look-up. */
+export interface PolicyContext {
+  /** The ConfigMaps `configMapsToLookUp` asked for. */
+  configMaps?: ConfigMaps | undefined;
+  /** The platform team's exceptions in force. */
+  exceptions?: ExceptionList | undefined;
+}
+
+/** A rule that would have denied, waived for this StatefulSet by a platform exception. */
+export interface Exemption {
+  exception: string;
+  rule: RuleId;
 }
 
 /** What the edge found when it looked up the Service named by `spec.serviceName`. */
@@ -55,6 +77,10 @@ export interface Decision {
   warnings: string[];
   /** The denial message (empty when allowed). */
   message: string;
+  /** Rules waived by exceptions (they would have denied or warned). */
+  exemptions?: Exemption[];
+  /** Why sts-guard stepped aside, etc.: the API server records them in the audit log. */
+  auditAnnotations?: Record<string, string>;
 }
 
 export interface JsonPatchOperation {
@@ -68,4 +94,5 @@ export interface Mutation {
   warnings: string[];
   /** What this mutation injected, as recorded in the annotation. */
   injected: string[];
+  auditAnnotations?: Record<string, string>;
 }

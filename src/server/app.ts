@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import { MalformedReviewError } from '../admission/parse.js';
 import type { ReviewContext } from '../admission/review.js';
 import type { Config } from '../config.js';
-import { metricsPlugin } from './metrics.js';
+import { type MetricsOptions, metricsPlugin } from './metrics.js';
 import { admissionPlugin } from './plugins/admission.js';
 import { healthPlugin } from './plugins/health.js';
 import { TLS_DEFAULTS } from './tls.js';
@@ -32,6 +32,8 @@ export interface AppOptions extends ReviewContext {
      */
     clientCa?: string;
   };
+  /** The exception list's load state for /metrics (the watched file's source implements it). */
+  exceptionStatus?: MetricsOptions['exceptions'];
   /** A pino logger, or pino options; defaults to info-level JSON on stdout. */
   logger?: Logger | { level: string };
 }
@@ -113,11 +115,16 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   }
 
   await app.register(healthPlugin);
-  await app.register(metricsPlugin, { certificate: options.https?.cert });
+  await app.register(metricsPlugin, {
+    certificate: options.https?.cert,
+    exceptions: options.exceptionStatus,
+  });
   await app.register(admissionPlugin, {
     settings: options.settings,
     services: options.services,
     statefulSets: options.statefulSets,
+    configMaps: options.configMaps,
+    exceptions: options.exceptions,
   });
   return app;
 }

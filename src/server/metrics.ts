@@ -3,6 +3,8 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { LookupOutcome, Verdict } from '../admission/review.js';
+import type { ExceptionListStatus } from '../exceptions/source.js';
+import type { Exemption } from '../policy/index.js';
 
 /** One answered review, as the admission plugin logs it. */
 export interface ReviewObservation {
@@ -12,12 +14,16 @@ export interface ReviewObservation {
   /** The rules that denied; empty when none did. */
   rules: readonly string[];
   lookups: readonly LookupOutcome[];
+  /** Rules waived by platform exceptions. */
+  exemptions?: readonly Exemption[] | undefined;
   durationSeconds: number;
 }
 
 export interface MetricsOptions {
   /** The serving certificate (PEM) at start; `recordServingCertificate` updates it on reload. */
   certificate?: string | undefined;
+  /** The exception list's state, when one is configured (EXCEPTIONS_FILE). */
+  exceptions?: { status(): ExceptionListStatus } | undefined;
 }
 
 declare module 'fastify' {
@@ -72,6 +78,40 @@ async function metrics(app: FastifyInstance, options: MetricsOptions) {
     help: 'notAfter of the serving certificate, as a Unix timestamp; updated when the certificate is reloaded.',
     registers,
   });
+  const exempted = new Counter({
+    name: 'sts_guard_exceptions_applied_total',
+    help: 'Reviews in which a platform exception waived a rule that would have denied or warned, by exception and rule.',
+    labelNames: ['exception', 'rule'] as const,
+    registers,
+  });
+  const exceptions = options.exceptions;
+  if (exceptions) {
+    new Gauge({
+      name: 'sts_guard_exceptions_loaded',
+      help: 'Exceptions in force (the last exception list that loaded and validated).',
+      registers,
+      collect() {
+        this.set(exceptions.status().count);
+      },
+    });
+    new Gauge({
+      name: 'sts_guard_exceptions_load_healthy',
+      help: '1 when the last load of the exception list succeeded; 0 when it failed and the previous list stayed in force.',
+      registers,
+      collect() {
+        this.set(exceptions.status().healthy ? 1 : 0);
+      },
+    });
+    new Counter({
+      name: 'sts_guard_exceptions_load_failures_total',
+      help: 'Loads of the exception list that failed (unreadable, invalid YAML, schema errors); the previous list stayed in force.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(exceptions.status().failures);
+      },
+    });
+  }
   // Present from the start, so rate() and absent-series alerts work before the first failure.
   for (const outcome of LOOKUP_OUTCOMES) lookups.inc({ outcome }, 0);
 
@@ -80,6 +120,7 @@ async function metrics(app: FastifyInstance, options: MetricsOptions) {
     reviews.inc({ webhook: o.webhook, operation: o.operation, verdict: o.verdict, rule });
     duration.observe({ webhook: o.webhook }, o.durationSeconds);
     for (const outcome of o.lookups) lookups.inc({ outcome });
+    for (const e of o.exemptions ?? []) exempted.inc({ exception: e.exception, rule: e.rule });
   });
 
   app.decorate('recordServingCertificate', (pem: string) => {

@@ -2,9 +2,11 @@ import { setTimeout } from 'node:timers/promises';
 import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { createKubernetesConfigMapDirectory } from '../cluster/configmaps.js';
 import { createKubernetesServiceDirectory } from '../cluster/services.js';
 import { createKubernetesStatefulSetDirectory } from '../cluster/statefulsets.js';
 import type { Config } from '../config.js';
+import { watchExceptionList } from '../exceptions/source.js';
 import { type AppOptions, buildApp } from './app.js';
 
 export interface Webhook {
@@ -30,10 +32,17 @@ export async function createWebhook(
   });
   // StatefulSets are always read live (scale reviews, Service deletions).
   const statefulSets = createKubernetesStatefulSetDirectory({ timeoutMs: config.lookup.timeoutMs, log });
+  // ConfigMaps are read live, and only for servers started with a config file in one.
+  const configMaps = createKubernetesConfigMapDirectory({ timeoutMs: config.lookup.timeoutMs, log });
+  const exceptions = config.exceptionsFile ? watchExceptionList(config.exceptionsFile, log) : undefined;
+  await exceptions?.ready;
   const app = await buildApp({
     settings: config.policy,
     services,
     statefulSets,
+    configMaps,
+    exceptions,
+    exceptionStatus: exceptions,
     bodyLimitBytes: config.bodyLimitBytes,
     logger: log,
     ...(options.https ? { https: options.https } : {}),
@@ -41,7 +50,13 @@ export async function createWebhook(
   // A long-lived instance with the cache on fills it now; otherwise (serverless) the client is
   // loaded by the first review that needs a look-up, so a cold start does not wait for it.
   if (options.cache ?? config.lookup.cache) services.start();
-  return { app, stopLookups: () => services.close() };
+  return {
+    app,
+    stopLookups: () => {
+      services.close();
+      exceptions?.close();
+    },
+  };
 }
 
 /**

@@ -118,6 +118,7 @@ t.test(
       'violations',
       'warnings',
       'patch',
+      'exemptions',
     ]);
     t.match(admitted, {
       source: `${file}:1`,

@@ -311,30 +311,34 @@ t.test('the NetworkPolicy admits only HTTPS on 8443 and lets out only the Kubern
   ]);
 });
 
-t.test('RBAC: read Services and StatefulSets, nothing else, for the sts-guard ServiceAccount', async (t) => {
-  for (const [variant, rendered] of variants) {
-    const role = rendered.one<V1ClusterRole>('ClusterRole');
-    t.same(
-      role.rules,
-      [
-        { apiGroups: [''], resources: ['services'], verbs: ['get', 'list', 'watch'] },
-        { apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['get', 'list'] },
-      ],
-      variant,
-    );
-    const binding = rendered.one<V1ClusterRoleBinding>('ClusterRoleBinding');
-    t.same(binding.roleRef, {
-      apiGroup: 'rbac.authorization.k8s.io',
-      kind: 'ClusterRole',
-      name: 'sts-guard',
-    });
-    t.same(binding.subjects, [{ kind: 'ServiceAccount', name: 'sts-guard', namespace: NAMESPACE }]);
-    t.equal(rendered.one<V1ServiceAccount>('ServiceAccount').metadata?.namespace, NAMESPACE);
-    t.same(rendered.all('Role'), [], `${variant}: no namespaced Roles`);
-    t.same(rendered.all('RoleBinding'), [], `${variant}: no RoleBindings`);
-    t.equal(rendered.all('ClusterRole').length, 1, `${variant}: one ClusterRole`);
-  }
-});
+t.test(
+  'RBAC: read Services and StatefulSets, get ConfigMaps, nothing else, for the sts-guard ServiceAccount',
+  async (t) => {
+    for (const [variant, rendered] of variants) {
+      const role = rendered.one<V1ClusterRole>('ClusterRole');
+      t.same(
+        role.rules,
+        [
+          { apiGroups: [''], resources: ['services'], verbs: ['get', 'list', 'watch'] },
+          { apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['get', 'list'] },
+          { apiGroups: [''], resources: ['configmaps'], verbs: ['get'] },
+        ],
+        variant,
+      );
+      const binding = rendered.one<V1ClusterRoleBinding>('ClusterRoleBinding');
+      t.same(binding.roleRef, {
+        apiGroup: 'rbac.authorization.k8s.io',
+        kind: 'ClusterRole',
+        name: 'sts-guard',
+      });
+      t.same(binding.subjects, [{ kind: 'ServiceAccount', name: 'sts-guard', namespace: NAMESPACE }]);
+      t.equal(rendered.one<V1ServiceAccount>('ServiceAccount').metadata?.namespace, NAMESPACE);
+      t.same(rendered.all('Role'), [], `${variant}: no namespaced Roles`);
+      t.same(rendered.all('RoleBinding'), [], `${variant}: no RoleBindings`);
+      t.equal(rendered.all('ClusterRole').length, 1, `${variant}: one ClusterRole`);
+    }
+  },
+);
 
 t.test('overlays/self-signed renders on a fresh clone: no key, no Secret, no caBundle in git', async (t) => {
   t.same(selfSigned.all('Secret'), [], 'the Secret comes from certs/generate.sh output');

@@ -4,7 +4,7 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { KubeConfig, type V1Service, type V1StatefulSet } from '@kubernetes/client-node';
+import { KubeConfig, type V1ConfigMap, type V1Service, type V1StatefulSet } from '@kubernetes/client-node';
 
 export type Misbehaviour =
   | { kind: 'none' }
@@ -14,13 +14,15 @@ export type Misbehaviour =
 
 /**
  * A stand-in API server: an HTTP server that answers the Kubernetes API calls sts-guard makes for
- * Services (GET one, LIST all, WATCH all) and StatefulSets (GET one, LIST a namespace), so tests
- * drive the real @kubernetes/client-node client into faults on cue.
+ * Services (GET one, LIST all, WATCH all), StatefulSets (GET one, LIST a namespace) and ConfigMaps
+ * (GET one), so tests drive the real @kubernetes/client-node client into faults on cue.
  */
 export class LocalApiServer {
   readonly services = new Map<string, V1Service>();
   /** StatefulSets by `namespace/name`. */
   readonly statefulSets = new Map<string, V1StatefulSet>();
+  /** ConfigMaps by `namespace/name`. */
+  readonly configMaps = new Map<string, V1ConfigMap>();
   /** Misbehaviour for every request not matched by `misbehaveOn`. */
   misbehaviour: Misbehaviour = { kind: 'none' };
   /** Per-path misbehaviour, first match wins (see `misbehaveOn`). */
@@ -77,6 +79,14 @@ export class LocalApiServer {
     });
   }
 
+  /** Adds or replaces a ConfigMap (no watch: sts-guard reads ConfigMaps live). */
+  putConfigMap(configMap: V1ConfigMap): void {
+    this.configMaps.set(`${configMap.metadata?.namespace}/${configMap.metadata?.name}`, {
+      ...configMap,
+      metadata: { ...configMap.metadata, resourceVersion: String(++this.resourceVersion) },
+    });
+  }
+
   /**
    * Misbehaves only on requests whose path matches, e.g. `/statefulsets/` or `/services/`;
    * `{ kind: 'none' }` makes a path behave while `misbehaviour` applies elsewhere.
@@ -115,6 +125,12 @@ export class LocalApiServer {
       const service = this.services.get(`${one[1]}/${one[2]}`);
       if (!service) return this.status(res, 404, `services "${one[2]}" not found`, 'NotFound');
       return this.json(res, 200, service);
+    }
+    const configMap = url.pathname.match(/^\/api\/v1\/namespaces\/([^/]+)\/configmaps\/([^/]+)$/);
+    if (configMap) {
+      const found = this.configMaps.get(`${configMap[1]}/${configMap[2]}`);
+      if (!found) return this.status(res, 404, `configmaps "${configMap[2]}" not found`, 'NotFound');
+      return this.json(res, 200, found);
     }
     if (url.pathname === '/api/v1/services') {
       if (url.searchParams.get('watch')) {

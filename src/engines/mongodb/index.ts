@@ -1,26 +1,173 @@
-import type { V1Container, V1LifecycleHandler } from '@kubernetes/client-node';
-import { flagValue, imageRepositorySegments } from '../image.js';
-import type { DatabaseEngine, MemberAddressing } from '../types.js';
+import type { V1Container, V1LifecycleHandler, V1PodSpec } from '@kubernetes/client-node';
+import { imageRepositorySegments } from '../image.js';
+import type {
+  DatabaseEngine,
+  MemberAddressing,
+  ReplicaSetWiring,
+  ServerInput,
+  ServerSettings,
+} from '../types.js';
 import { BOOTSTRAP_MARKER, bootstrapScript } from './bootstrap.js';
+import {
+  flagsFix,
+  isRuntimeValue,
+  literalFlag,
+  type MongodLaunch,
+  mongodLaunch,
+  scriptFix,
+  writtenFlag,
+} from './command.js';
+import {
+  configFilePath,
+  configFileText,
+  locateConfigFile,
+  type MongodConfig,
+  readMongodConfig,
+  replicationBlock,
+} from './config-file.js';
+import {
+  BITNAMI_DATA_PATH,
+  bitnamiReplicaSet,
+  bitnamiReplicaSetFix,
+  DEFAULT_DATA_PATH,
+  isBitnamiImage,
+  SERVER_IMAGES,
+} from './images.js';
+import { mongodbOperatorOf } from './operators.js';
 
 const DEFAULT_PORT = 27017;
 
-/** Last path segments that name a MongoDB server image, whatever the registry or mirror path. */
-const SERVER_IMAGES = new Set([
-  'mongo',
-  'mongodb',
-  'mongodb-community-server',
-  'mongodb-enterprise-server',
-  'percona-server-mongodb',
-]);
+const NO_ASSIGNMENTS: ReadonlyMap<string, string> = new Map();
 
-/** The flags mongod was started with: `args`, plus `command` when the command itself is mongod. */
-function mongodArgv(container: V1Container): string[] {
-  const command = container.command ?? [];
-  const args = container.args ?? [];
-  const runsMongodDirectly = command.length > 0 && /(^|\/)mongod$/.test(command[0] ?? '');
-  return runsMongodDirectly ? [...command.slice(1), ...args] : args;
+/** mongod's flags, whatever the form they were written in (empty when a script could not be read). */
+const argvOf = (launch: MongodLaunch) =>
+  launch.form === 'flags' || launch.form === 'shell' ? launch.argv : [];
+
+/** A `--replSet` value as mongod reads it: a legacy seed list `rs0/host:port,…` names the set before `/`. */
+const setName = (value: string) => value.split('/')[0] ?? value;
+
+function validPort(value: string | undefined): number | undefined {
+  const port = Number(value);
+  return Number.isInteger(port) && port > 0 && port < 65536 ? port : undefined;
 }
+
+type ConfigRead =
+  | { state: 'none' }
+  | { state: 'read'; config: MongodConfig; configMap: string; key: string; path: string }
+  | { state: 'unknown'; reason: string; lookupFailed: boolean };
+
+function readConfig(input: ServerInput, argv: readonly string[]): ConfigRead {
+  const path = configFilePath(argv);
+  if (!path) return { state: 'none' };
+  if (isRuntimeValue(path)) {
+    return {
+      state: 'unknown',
+      reason: 'its config file path is only known at run time',
+      lookupFailed: false,
+    };
+  }
+  const location = locateConfigFile(input.pod, input.container, path);
+  if (!location.readable) return { state: 'unknown', reason: location.reason, lookupFailed: false };
+  const text = configFileText(location, input.configMaps);
+  if (!text.ok) return { state: 'unknown', reason: text.reason, lookupFailed: text.lookupFailed };
+  const read = readMongodConfig(text.text);
+  if (!read.ok) {
+    return {
+      state: 'unknown',
+      reason: `its config file ${path} (ConfigMap "${location.configMap}" key "${location.key}") cannot be read: ${read.reason}`,
+      lookupFailed: false,
+    };
+  }
+  return { state: 'read', config: read.config, configMap: location.configMap, key: location.key, path };
+}
+
+function replicaSetWiring(input: ServerInput, launch: MongodLaunch, config: ConfigRead): ReplicaSetWiring {
+  const { container } = input;
+  const unknown = (reason: string, lookupFailed = false): ReplicaSetWiring => ({
+    state: 'unknown',
+    reason,
+    lookupFailed,
+  });
+  if (launch.form === 'unreadable') return unknown(launch.reason);
+  const argv = argvOf(launch);
+  const form = launch.form === 'shell' ? 'shell' : 'flags';
+
+  // Command-line flags override the config file, as in mongod.
+  const flag = writtenFlag(argv, '--replSet');
+  if (flag) {
+    const atRunTime = literalFlag(argv, '--replSet') === undefined;
+    return {
+      state: 'member',
+      name: setName(flag),
+      form,
+      bootstrapsItself: false,
+      ...(atRunTime ? { nameAtRunTime: true } : {}),
+    };
+  }
+  if (config.state === 'unknown') return unknown(config.reason, config.lookupFailed);
+  if (config.state === 'read' && config.config.replSetName) {
+    return { state: 'member', name: config.config.replSetName, form: 'config-file', bootstrapsItself: false };
+  }
+
+  const assignments =
+    launch.form === 'shell' || launch.form === 'shell-other' ? launch.assignments : NO_ASSIGNMENTS;
+  if (isBitnamiImage(container.image)) {
+    const name = bitnamiReplicaSet(container, assignments);
+    if (name) return { state: 'member', name, form: 'environment', bootstrapsItself: true };
+  }
+  if (launch.form === 'shell' && launch.unresolved) {
+    return unknown(
+      `mongod's arguments include ${launch.unresolved}, which the shell expands only at run time`,
+    );
+  }
+  if (launch.form === 'shell-other' && !isBitnamiImage(container.image)) {
+    return unknown(`its shell script does not start mongod itself (it runs ${launch.runs})`);
+  }
+
+  if (config.state === 'read') {
+    const { configMap, key, path } = config;
+    return {
+      state: 'standalone',
+      form: 'config-file',
+      fix: (name) =>
+        `add this to mongod's config file ${path} (key "${key}" of ConfigMap "${configMap}"):\n${replicationBlock(config.config, name)}`,
+    };
+  }
+  if (isBitnamiImage(container.image) && launch.form !== 'shell') {
+    return { state: 'standalone', form: 'environment', fix: (name) => bitnamiReplicaSetFix(input, name) };
+  }
+  if (launch.form === 'shell') {
+    return { state: 'standalone', form: 'shell', fix: (name) => scriptFix(container, launch, name) };
+  }
+  return { state: 'standalone', form: 'flags', fix: (name) => flagsFix(container, argv, name) };
+}
+
+function inspect(input: ServerInput): ServerSettings {
+  const launch = mongodLaunch(input.container);
+  const argv = argvOf(launch);
+  const config = readConfig(input, argv);
+  const read = config.state === 'read' ? config.config : undefined;
+  const bitnami = isBitnamiImage(input.container.image);
+  const dbpath = literalFlag(argv, '--dbpath') ?? read?.dbPath;
+  return {
+    replicaSet: replicaSetWiring(input, launch, config),
+    port: validPort(literalFlag(argv, '--port')) ?? read?.port ?? DEFAULT_PORT,
+    // An unreadable config file may move the data directory: better no storage than storage in the wrong place.
+    dataPath:
+      dbpath ?? (config.state === 'unknown' ? undefined : bitnami ? BITNAMI_DATA_PATH : DEFAULT_DATA_PATH),
+  };
+}
+
+/** A container on its own, for the flag-only accessors that predate `inspect`. */
+const alone = (container: V1Container): ServerInput => ({
+  pod: { containers: [container] },
+  container,
+  statefulSetName: '',
+  namespace: '',
+  serviceName: '',
+  clusterDomain: 'cluster.local',
+  configMaps: new Map(),
+});
 
 export const mongodb: DatabaseEngine = {
   id: 'mongodb',
@@ -31,29 +178,32 @@ export const mongodb: DatabaseEngine = {
     return SERVER_IMAGES.has(segments.at(-1) ?? '');
   },
 
+  configMapsToRead(pod: V1PodSpec, container: V1Container) {
+    const launch = mongodLaunch(container);
+    const argv = argvOf(launch);
+    if (literalFlag(argv, '--replSet') && literalFlag(argv, '--port') && literalFlag(argv, '--dbpath'))
+      return [];
+    const path = configFilePath(argv);
+    if (!path || isRuntimeValue(path)) return [];
+    const location = locateConfigFile(pod, container, path);
+    return location.readable ? [location.configMap] : [];
+  },
+
+  inspect,
+
+  operatorOf: mongodbOperatorOf,
+
   replicaSetName(container) {
-    const name = flagValue(mongodArgv(container), '--replSet');
-    return name && name.length > 0 ? name : undefined;
+    const wiring = inspect(alone(container)).replicaSet;
+    return wiring.state === 'member' ? wiring.name : undefined;
   },
 
   dataPath(container) {
-    const configured = flagValue(mongodArgv(container), '--dbpath');
-    if (configured) return configured;
-    // Bitnami's image keeps data under /bitnami/mongodb; every other image uses mongod's default.
-    return imageRepositorySegments(container.image ?? '').includes('bitnami')
-      ? '/bitnami/mongodb'
-      : '/data/db';
+    return inspect(alone(container)).dataPath ?? DEFAULT_DATA_PATH;
   },
 
   port(container) {
-    const port = Number(flagValue(mongodArgv(container), '--port'));
-    return Number.isInteger(port) && port > 0 ? port : DEFAULT_PORT;
-  },
-
-  replicaSetFix(container, suggestedName) {
-    const args = [...(container.args ?? []), '--replSet', suggestedName];
-    if (!args.some((a) => a === '--bind_ip_all' || a.startsWith('--bind_ip'))) args.push('--bind_ip_all');
-    return `set the args of container "${container.name}" to: args: ${JSON.stringify(args)}`;
+    return inspect(alone(container)).port;
   },
 
   bootstrapHook(addressing: MemberAddressing): V1LifecycleHandler {

@@ -38,6 +38,8 @@ async function admission(app: FastifyInstance, context: ReviewContext) {
           verdict: result.verdict,
           rules: result.rules.length > 0 ? result.rules : undefined,
           lookups: result.lookups.length > 0 ? result.lookups : undefined,
+          exemptions: result.exemptions,
+          auditAnnotations: result.response.auditAnnotations,
           warnings: result.response.warnings?.length ?? 0,
           durationMs: elapsedNs / 1e6,
         },
@@ -49,6 +51,7 @@ async function admission(app: FastifyInstance, context: ReviewContext) {
         verdict: result.verdict,
         rules: result.rules,
         lookups: result.lookups,
+        exemptions: result.exemptions,
         durationSeconds: elapsedNs / 1e9,
       });
       return { apiVersion: ADMISSION_API_VERSION, kind: 'AdmissionReview', response: result.response };
