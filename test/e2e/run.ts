@@ -183,6 +183,7 @@ async function main(): Promise<number> {
       server: plane.server,
       adminKubeconfig: admin,
       clusterCaFile: plane.caFile,
+      auditLog: plane.auditLog,
       dir,
       binDir,
       kubectl: kubectlPath,

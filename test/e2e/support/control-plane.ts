@@ -23,6 +23,8 @@ export interface ControlPlane {
   /** The cluster CA (PEM), which signs the API server's serving and client certificates. */
   caFile: string;
   dir: string;
+  /** kube-apiserver's audit log (JSON lines, Metadata level for StatefulSets and Services). */
+  auditLog: string;
   /** kube-apiserver's own /metrics, read as the admin. */
   apiserverMetrics(): Promise<string>;
   stop(): Promise<void>;
@@ -245,6 +247,27 @@ export async function startControlPlane(binDir: string, dir: string): Promise<Co
       return res.ok;
     });
 
+    // Audit at Metadata level carries admission webhooks' audit annotations
+    // (<webhook>/<key>), which is where sts-guard says why it stepped aside or waived a rule.
+    const auditPolicy = join(dir, 'audit-policy.yaml');
+    const auditLog = join(dir, 'audit.log');
+    await writeFile(
+      auditPolicy,
+      [
+        'apiVersion: audit.k8s.io/v1',
+        'kind: Policy',
+        'omitStages: ["RequestReceived"]',
+        'rules:',
+        '  - level: Metadata',
+        '    resources:',
+        '      - group: apps',
+        '        resources: ["statefulsets"]',
+        '      - group: ""',
+        '        resources: ["services"]',
+        '  - level: None',
+        '',
+      ].join('\n'),
+    );
     const apiserver = startProcess(dir, 'kube-apiserver', join(binDir, 'kube-apiserver'), [
       `--etcd-servers=http://127.0.0.1:${etcdClient}`,
       '--bind-address=127.0.0.1',
@@ -268,6 +291,8 @@ export async function startControlPlane(binDir: string, dir: string): Promise<Co
       `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
       // Addresses the API server only allocates to Services; nothing here routes to them.
       '--service-cluster-ip-range=10.96.0.0/16',
+      `--audit-policy-file=${auditPolicy}`,
+      `--audit-log-path=${auditLog}`,
       '--v=1',
     ]);
     started.push(apiserver);
@@ -323,6 +348,7 @@ export async function startControlPlane(binDir: string, dir: string): Promise<Co
       adminKubeconfig,
       caFile,
       dir,
+      auditLog,
       apiserverMetrics: async () => (await adminGet(server, '/metrics', admin)).body,
       stop,
     };

@@ -10,6 +10,7 @@ export interface E2eState {
   server: string;
   adminKubeconfig: string;
   clusterCaFile: string;
+  auditLog: string;
   dir: string;
   binDir: string;
   kubectl: string;
@@ -142,3 +143,38 @@ export async function restartWebhook(state: E2eState, extraEnv: Record<string, s
 }
 
 export const logDir = (state: E2eState) => join(state.dir, 'logs');
+
+/** The audit annotations the API server recorded for the ResponseComplete of a create of `name`. */
+export async function auditAnnotationsOf(
+  state: E2eState,
+  namespace: string,
+  resource: string,
+  name: string,
+): Promise<Record<string, string>> {
+  return eventually(
+    `the audit event of creating ${resource} ${namespace}/${name}`,
+    async () => {
+      const lines = readFileSync(state.auditLog, 'utf8').split('\n').filter(Boolean);
+      for (const line of lines.reverse()) {
+        const event = JSON.parse(line) as {
+          verb: string;
+          stage: string;
+          objectRef?: { resource?: string; namespace?: string; name?: string };
+          annotations?: Record<string, string>;
+        };
+        const ref = event.objectRef;
+        if (
+          event.verb === 'create' &&
+          event.stage === 'ResponseComplete' &&
+          ref?.resource === resource &&
+          ref.namespace === namespace &&
+          ref.name === name
+        ) {
+          return event.annotations ?? {};
+        }
+      }
+      return undefined;
+    },
+    15_000,
+  );
+}
