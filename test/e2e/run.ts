@@ -131,6 +131,7 @@ async function main(): Promise<number> {
   process.env.PATH = `${binDir}${delimiter}${process.env.PATH}`;
   const dir = await mkdtemp(join(tmpdir(), 'sts-guard-e2e-'));
   await mkdir(join(dir, 'logs'), { recursive: true });
+  await mkdir(join(dir, 'exceptions'), { recursive: true });
   let plane: ControlPlane | undefined;
   let stsGuard: StsGuardProcess | undefined;
   const stateFile = join(dir, 'state.json');
@@ -164,6 +165,8 @@ async function main(): Promise<number> {
         TLS_KEY_FILE: join(certs, 'tls.key'),
         KUBECONFIG: saKubeconfig,
         SHUTDOWN_DRAIN_MS: '0',
+        // Where deploy/ mounts the sts-guard-exceptions ConfigMap; absent until a story writes it.
+        EXCEPTIONS_FILE: join(dir, 'exceptions', 'exceptions.yaml'),
       },
       logFile: join(dir, 'logs', 'sts-guard.log'),
       build: process.env.STS_GUARD_E2E_NO_BUILD !== '1',
