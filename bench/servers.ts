@@ -9,10 +9,21 @@ import { join, resolve } from 'node:path';
 import { bundle } from '../scripts/bundle.mjs';
 import { createDevelopmentCertificate } from '../src/server/tls.js';
 import { LocalApiServer } from '../test/support/apiserver.js';
-import { headlessService, NAMESPACE } from './workloads.js';
+import { type CpuWorkload, headlessService, NAMESPACE, storedStatefulSets } from './workloads.js';
 
 export const REPO = resolve(import.meta.dirname, '..');
 export const STS_GUARD_ENTRY = join(REPO, 'dist/bundle/server.mjs');
+/**
+ * The sts-guard bundle measured: this tree's, or another build's (`npm run bench -- --sts-guard
+ * <dir>/dist/bundle/server.mjs`), e.g. an older commit built in a temporary directory for a
+ * before/after comparison with the same harness.
+ */
+let stsGuardEntry = STS_GUARD_ENTRY;
+export function useStsGuardEntry(path: string): void {
+  if (!existsSync(path)) throw new Error(`--sts-guard: no such file ${path}`);
+  stsGuardEntry = resolve(path);
+}
+export const stsGuardEntryInUse = () => stsGuardEntry;
 export const BASELINE_ENTRY = join(REPO, 'bench/baseline-server.mjs');
 /** bench/fastify-floor.mjs bundled like sts-guard (scripts/bundle.mjs), so both load the same way. */
 export const FASTIFY_ENTRY = join(REPO, 'dist/bench/fastify-floor.mjs');
@@ -37,6 +48,7 @@ export async function prepareEnvironment(): Promise<BenchEnvironment> {
   const api = await new LocalApiServer().start();
   api.put(headlessService());
   api.put({ ...headlessService(), metadata: { name: 'nginx', namespace: NAMESPACE } });
+  for (const sts of storedStatefulSets()) api.putStatefulSet(sts);
   const kubeconfigFile = join(dir, 'kubeconfig');
   await writeFile(kubeconfigFile, api.kubeConfig().exportConfig(), { mode: 0o600 });
   return {
@@ -134,7 +146,7 @@ export async function freePort(): Promise<number> {
  * loaders). sts-guard is the real compiled entry, `npm start` without the build step.
  */
 export function spawnServer(kind: ServerKind, env: BenchEnvironment, port: number, options: ServerOptions) {
-  const entry = { 'sts-guard': STS_GUARD_ENTRY, baseline: BASELINE_ENTRY, fastify: FASTIFY_ENTRY }[kind];
+  const entry = { 'sts-guard': stsGuardEntry, baseline: BASELINE_ENTRY, fastify: FASTIFY_ENTRY }[kind];
   const [command, args] = onCore(SERVER_CORE, [...(options.nodeFlags ?? []), entry]);
   const child = spawn(command, args, {
     cwd: REPO,
@@ -273,8 +285,23 @@ export async function recordAnswers(
   env: BenchEnvironment,
   origin: string,
   reviews: Array<{ label: string; body: string; patched: boolean }>,
+  cpu: CpuWorkload[] = [],
 ): Promise<void> {
   const answers: Record<string, string> = {};
+  // The CPU-per-review workloads: admitted (200), or the malformed body's 400, which the baseline
+  // and the Fastify reference replay under "<path> malformed" when the body does not parse.
+  for (const w of cpu) {
+    const answer = await post(origin, w.path, w.body, env.ca);
+    if (w.status === 400) {
+      if (answer.statusCode !== 400)
+        throw new Error(`sts-guard answered ${w.label} with ${answer.statusCode}`);
+      answers[`${w.path} malformed`] = answer.body;
+      continue;
+    }
+    if (!isAdmitted(answer)) throw new Error(`sts-guard did not admit ${w.label}: ${answer.body}`);
+    const uid = (JSON.parse(w.body) as { request: { uid: string } }).request.uid;
+    answers[`${w.path} ${uid}`] = answer.body;
+  }
   for (const review of reviews) {
     const uid = (JSON.parse(review.body) as { request: { uid: string } }).request.uid;
     for (const path of ['/mutate', '/validate'] as const) {

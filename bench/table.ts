@@ -1,3 +1,5 @@
+import { median } from './stats.js';
+
 /** A heading line, or one figure beside its baseline. */
 export type Row =
   | { section: string }
@@ -56,6 +58,43 @@ export function renderTable(input: { title: string; rows: Row[]; notes: string[]
         : `targets: ${judged.length - missed.length} of ${judged.length} met; missed: ${missed.map((r) => r.figure.trim()).join('; ')}`,
     );
   }
+  for (const note of input.notes) out.push(`note: ${note}`);
+  return `${out.join('\n')}\n`;
+}
+
+/** One workload of the CPU-per-review table: µs per review of each server, one value per round. */
+export interface CpuRow<W extends { label: string } = { label: string }> {
+  workload: W;
+  rounds: Record<'sts-guard' | 'fastify' | 'baseline', number[]>;
+}
+
+/** `123 [118–131]`: the median of the rounds and their range. */
+const spread = (values: number[]) =>
+  `${Math.round(median(values))} [${Math.round(Math.min(...values))}–${Math.round(Math.max(...values))}]`;
+
+/** The CPU-per-review table: each server's median and range, and sts-guard's ratios to the other two. */
+export function renderCpuTable(input: { title: string; rows: CpuRow[]; notes: string[] }): string {
+  const headers = ['workload', 'sts-guard', 'Fastify alone', 'bare node:https', '÷ Fastify', '÷ bare'];
+  const cells = input.rows.map((row) => {
+    const sts = median(row.rounds['sts-guard']);
+    return [
+      row.workload.label,
+      spread(row.rounds['sts-guard']),
+      spread(row.rounds.fastify),
+      spread(row.rounds.baseline),
+      `${(sts / median(row.rounds.fastify)).toFixed(2)}×`,
+      `${(sts / median(row.rounds.baseline)).toFixed(2)}×`,
+    ];
+  });
+  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const line = (values: readonly string[]) =>
+    values
+      .map((v, i) => (i === 0 ? v.padEnd(widths[i]!) : v.padStart(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  const out = [input.title, '', line(headers), line(widths.map((w) => '-'.repeat(w)))];
+  for (const c of cells) out.push(line(c));
+  out.push('');
   for (const note of input.notes) out.push(`note: ${note}`);
   return `${out.join('\n')}\n`;
 }
