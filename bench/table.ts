@@ -72,20 +72,27 @@ export interface CpuRow<W extends { label: string } = { label: string }> {
 const spread = (values: number[]) =>
   `${Math.round(median(values))} [${Math.round(Math.min(...values))}–${Math.round(Math.max(...values))}]`;
 
+/**
+ * sts-guard's CPU per review ÷ another server's, as the median of the per-round ratios: the
+ * servers of one round run back to back, so a neighbour's burst that lands on a round moves
+ * both figures of that round alike, and drops out of the ratio.
+ */
+export function pairedRatio(row: CpuRow, other: 'fastify' | 'baseline'): number {
+  const ratios = row.rounds['sts-guard'].map((value, i) => value / row.rounds[other][i]!);
+  return median(ratios);
+}
+
 /** The CPU-per-review table: each server's median and range, and sts-guard's ratios to the other two. */
 export function renderCpuTable(input: { title: string; rows: CpuRow[]; notes: string[] }): string {
   const headers = ['workload', 'sts-guard', 'Fastify alone', 'bare node:https', '÷ Fastify', '÷ bare'];
-  const cells = input.rows.map((row) => {
-    const sts = median(row.rounds['sts-guard']);
-    return [
-      row.workload.label,
-      spread(row.rounds['sts-guard']),
-      spread(row.rounds.fastify),
-      spread(row.rounds.baseline),
-      `${(sts / median(row.rounds.fastify)).toFixed(2)}×`,
-      `${(sts / median(row.rounds.baseline)).toFixed(2)}×`,
-    ];
-  });
+  const cells = input.rows.map((row) => [
+    row.workload.label,
+    spread(row.rounds['sts-guard']),
+    spread(row.rounds.fastify),
+    spread(row.rounds.baseline),
+    `${pairedRatio(row, 'fastify').toFixed(2)}×`,
+    `${pairedRatio(row, 'baseline').toFixed(2)}×`,
+  ]);
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (values: readonly string[]) =>
     values

@@ -120,9 +120,12 @@ async function metrics(app: FastifyInstance, options: MetricsOptions) {
 
   // Callback-style hooks here and in health.ts: they run on every review, and an async hook costs a promise.
   app.addHook('onResponse', (request, reply, done) => {
-    const route = request.routeOptions.url;
-    if (reply.statusCode >= 400 && route && REVIEW_ROUTES.has(route)) {
-      errors.inc({ webhook: route.slice(1), code: String(reply.statusCode) });
+    if (reply.statusCode >= 400) {
+      // routeOptions builds an object on each read: only for the rare error answer.
+      const route = request.routeOptions.url;
+      if (route && REVIEW_ROUTES.has(route)) {
+        errors.inc({ webhook: route.slice(1), code: String(reply.statusCode) });
+      }
     }
     done();
   });
