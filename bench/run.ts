@@ -18,6 +18,7 @@ import type { LookupJob, LookupResult } from './lookup.js';
 import {
   type BenchEnvironment,
   CLIENT_CORE,
+  compareEntryInUse,
   cpuSeconds,
   ensureBuilt,
   firstAdmitted,
@@ -38,6 +39,7 @@ import {
   spawnServer,
   startServer,
   stsGuardEntryInUse,
+  useCompareEntry,
   useStsGuardEntry,
 } from './servers.js';
 import { median } from './stats.js';
@@ -48,6 +50,8 @@ const smoke = process.argv.includes('--smoke');
 const profile = process.argv.includes('--cpu-prof');
 const stsGuardFlag = process.argv.indexOf('--sts-guard');
 if (stsGuardFlag > 0) useStsGuardEntry(process.argv[stsGuardFlag + 1] ?? '');
+const compareFlag = process.argv.indexOf('--compare');
+if (compareFlag > 0) useCompareEntry(process.argv[compareFlag + 1] ?? '');
 
 /** How long and how much each part runs; the smoke plan only proves the scripts work. */
 const plan = smoke
@@ -217,12 +221,14 @@ async function withCpu<T>(
 async function cpuPerReview(
   load: LoadGenerator,
   cpu: CpuWorkload[],
-  servers: Record<'sts-guard' | 'fastify' | 'baseline', ServerProcess>,
+  servers: Record<'sts-guard' | 'fastify' | 'baseline', ServerProcess> & { compare?: ServerProcess },
 ): Promise<CpuRow<CpuWorkload>[]> {
-  const order = ['sts-guard', 'fastify', 'baseline'] as const;
+  const order = servers.compare
+    ? (['sts-guard', 'fastify', 'baseline', 'compare'] as const)
+    : (['sts-guard', 'fastify', 'baseline'] as const);
   const rows: CpuRow<CpuWorkload>[] = cpu.map((workload) => ({
     workload,
-    rounds: { 'sts-guard': [], fastify: [], baseline: [] },
+    rounds: { 'sts-guard': [], fastify: [], baseline: [], ...(servers.compare ? { compare: [] } : {}) },
   }));
   for (let round = smoke ? 0 : -1; round < plan.cpuRounds; round++) {
     log(
@@ -232,7 +238,7 @@ async function cpuPerReview(
       const w = row.workload;
       for (let i = 0; i < order.length; i++) {
         const kind = order[(i + Math.max(0, round)) % order.length]!;
-        const server = servers[kind];
+        const server = servers[kind]!;
         const amount = Math.ceil(plan.cpuReviews * (w.share ?? 1) * (round < 0 ? 0.2 : 1));
         const run = await withCpu(server, () =>
           load.run({
@@ -245,7 +251,7 @@ async function cpuPerReview(
           }),
         );
         checked(`CPU per review, ${kind} ${w.label}`, run.result);
-        if (round >= 0) row.rounds[kind].push((run.cpuSeconds / run.result.completed) * 1e6);
+        if (round >= 0) row.rounds[kind]!.push((run.cpuSeconds / run.result.completed) * 1e6);
       }
     }
   }
@@ -264,6 +270,7 @@ async function throughputAndLatency(
   const stsGuard = await startServer('sts-guard', env, serverOptions(SERVER_OPTIONS), probe);
   let baseline: ServerProcess | undefined;
   let fastify: ServerProcess | undefined;
+  let compare: ServerProcess | undefined;
   try {
     await recordAnswers(
       env,
@@ -275,6 +282,11 @@ async function throughputAndLatency(
     await checkBaseline(env, baseline, list, cpu);
     fastify = await startServer('fastify', env, SERVER_OPTIONS, probe);
     await checkBaseline(env, fastify, list, cpu);
+    if (compareEntryInUse()) {
+      // The other build must give the same answers, byte for byte, before its CPU is compared.
+      compare = await startServer('compare', env, SERVER_OPTIONS, probe);
+      await checkBaseline(env, compare, list, cpu);
+    }
     log(`warming up the servers (${plan.warmupSec} s each)`);
     const mix = [...on('/mutate', list), ...on('/validate', list)];
     for (const server of [stsGuard, baseline, fastify]) {
@@ -347,7 +359,12 @@ async function throughputAndLatency(
     }
     const liveGets =
       env.api.requests.filter((r) => r.startsWith(`GET /api/v1/namespaces/`)).length - liveGetsBefore;
-    const cpuRows = await cpuPerReview(load, cpu, { 'sts-guard': stsGuard, fastify, baseline });
+    const cpuRows = await cpuPerReview(load, cpu, {
+      'sts-guard': stsGuard,
+      fastify,
+      baseline,
+      ...(compare ? { compare } : {}),
+    });
     return {
       throughput,
       reference,
@@ -360,6 +377,7 @@ async function throughputAndLatency(
     await stsGuard.stop();
     await baseline?.stop();
     await fastify?.stop();
+    await compare?.stop();
   }
 }
 
@@ -740,6 +758,7 @@ async function main() {
       );
     }
     if (stsGuardEntryInUse() !== STS_GUARD_ENTRY) notes.push(`sts-guard measured: ${stsGuardEntryInUse()}`);
+    if (compareEntryInUse()) notes.push(`compared build (CPU table only): ${compareEntryInUse()}`);
     if (profile) {
       notes.push(
         `CPU profiles: ${PROFILE_DIR}/CPU.*.<pid>.*.cpuprofile, sts-guard pid ${pids.stsGuard}, baseline pid ${pids.baseline}; summarise with bench/profile.ts`,
@@ -756,7 +775,7 @@ async function main() {
     );
     process.stdout.write(
       `\n${renderCpuTable({
-        title: `Server CPU per review, µs: user + system CPU of the server process (/proc/<pid>/stat) over ${plan.cpuReviews.toLocaleString('en-US')} reviews ÷ reviews answered; median of ${plan.cpuRounds} interleaved rounds [min–max]; ratios: median of the rounds' ratios`,
+        title: `Server CPU per review, µs: user + system CPU of the server process (each thread's run time, /proc/<pid>/task/*/schedstat) over ${plan.cpuReviews.toLocaleString('en-US')} reviews ÷ reviews answered; median of ${plan.cpuRounds} interleaved rounds [min–max]; ratios: median of the rounds' ratios`,
         rows: cpuRows,
         notes: [
           `load from a separate process (autocannon, ${plan.connections} keep-alive TLS connections), so its CPU is not counted; the server on a core of its own when pinned`,

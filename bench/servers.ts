@@ -24,6 +24,17 @@ export function useStsGuardEntry(path: string): void {
   stsGuardEntry = resolve(path);
 }
 export const stsGuardEntryInUse = () => stsGuardEntry;
+/**
+ * Another build of sts-guard measured beside this one in the CPU-per-review rounds (`npm run bench
+ * -- --compare <dir>/dist/bundle/server.mjs`): both builds in the same rounds, so a before/after
+ * ratio is paired like the others instead of spanning two runs of a shared machine.
+ */
+let compareEntry: string | undefined;
+export function useCompareEntry(path: string): void {
+  if (!existsSync(path)) throw new Error(`--compare: no such file ${path}`);
+  compareEntry = resolve(path);
+}
+export const compareEntryInUse = () => compareEntry;
 export const BASELINE_ENTRY = join(REPO, 'bench/baseline-server.mjs');
 /** bench/fastify-floor.mjs bundled like sts-guard (scripts/bundle.mjs), so both load the same way. */
 export const FASTIFY_ENTRY = join(REPO, 'dist/bench/fastify-floor.mjs');
@@ -111,7 +122,7 @@ export const pinning = () =>
     : 'not pinned (no taskset)';
 
 /** `fastify`: the reference bench/fastify-floor.mjs, the baseline's job done by Fastify. */
-export type ServerKind = 'sts-guard' | 'baseline' | 'fastify';
+export type ServerKind = 'sts-guard' | 'baseline' | 'fastify' | 'compare';
 
 export interface ServerOptions {
   /** SERVICE_CACHE for sts-guard: `on` in the Deployment, `off` in serverless mode. */
@@ -146,7 +157,12 @@ export async function freePort(): Promise<number> {
  * loaders). sts-guard is the real compiled entry, `npm start` without the build step.
  */
 export function spawnServer(kind: ServerKind, env: BenchEnvironment, port: number, options: ServerOptions) {
-  const entry = { 'sts-guard': stsGuardEntry, baseline: BASELINE_ENTRY, fastify: FASTIFY_ENTRY }[kind];
+  const entry = {
+    'sts-guard': stsGuardEntry,
+    baseline: BASELINE_ENTRY,
+    fastify: FASTIFY_ENTRY,
+    compare: compareEntry ?? stsGuardEntry,
+  }[kind];
   const [command, args] = onCore(SERVER_CORE, [...(options.nodeFlags ?? []), entry]);
   const child = spawn(command, args, {
     cwd: REPO,
