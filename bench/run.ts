@@ -289,7 +289,8 @@ async function throughputAndLatency(
     }
     log(`warming up the servers (${plan.warmupSec} s each)`);
     const mix = [...on('/mutate', list), ...on('/validate', list)];
-    for (const server of [stsGuard, baseline, fastify]) {
+    // The compared build too: it must be as warm as this one when the CPU rounds start.
+    for (const server of [stsGuard, baseline, fastify, ...(compare ? [compare] : [])]) {
       await load.run({
         kind: 'saturate',
         origin: server.origin,
