@@ -26,7 +26,13 @@ const server = createServer(
       try {
         uid = JSON.parse(Buffer.concat(chunks).toString('utf8')).request.uid;
       } catch {
-        res.writeHead(400).end();
+        // sts-guard's 400 for the same body, when recorded (the CPU table's malformed body).
+        const refusal = answers[`${req.url} malformed`] ?? '';
+        res.writeHead(400, {
+          'content-type': 'application/json; charset=utf-8',
+          'content-length': Buffer.byteLength(refusal),
+        });
+        res.end(refusal);
         return;
       }
       const body =

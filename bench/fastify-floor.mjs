@@ -28,6 +28,12 @@ const answer = (req, reply) => {
     });
   return reply.type('application/json; charset=utf-8').send(body);
 };
+// A body that does not parse: sts-guard's 400 for it when recorded (the CPU table's malformed body).
+app.setErrorHandler((error, req, reply) => {
+  const refusal = answers[`${req.url} malformed`];
+  if (refusal === undefined || error.statusCode !== 400) return reply.send(error);
+  return reply.code(400).type('application/json; charset=utf-8').send(refusal);
+});
 app.post('/mutate', answer);
 app.post('/validate', answer);
 await app.listen({ port: Number(process.env.PORT ?? 8443), host: process.env.HOST ?? '127.0.0.1' });

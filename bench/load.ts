@@ -14,8 +14,18 @@ export interface LoadRequest {
 export type LoadJob =
   /** Closed loop, as fast as the server answers: throughput at saturation. */
   | { kind: 'saturate'; origin: string; requests: LoadRequest[]; connections: number; durationSec: number }
-  /** A fixed number of reviews as fast as the server answers (the RSS run). */
-  | { kind: 'amount'; origin: string; requests: LoadRequest[]; connections: number; amount: number }
+  /**
+   * A fixed number of reviews as fast as the server answers (the RSS run, the CPU-per-review
+   * rounds); `status` is the answer expected (default 200; 400 for the malformed body).
+   */
+  | {
+      kind: 'amount';
+      origin: string;
+      requests: LoadRequest[];
+      connections: number;
+      amount: number;
+      status?: 200 | 400;
+    }
   /** Open loop at a fixed rate: latency below saturation. */
   | {
       kind: 'paced';
@@ -54,19 +64,24 @@ async function cannon(
   requests: LoadRequest[],
   connections: number,
   limit: { durationSec: number } | { amount: number },
+  status: 200 | 400 = 200,
 ): Promise<SaturationResult> {
   const result = await autocannon({
     url: origin,
     connections,
     pipelining: 1, // kube-apiserver sends one review per connection at a time
-    ...('amount' in limit ? { amount: limit.amount } : { duration: limit.durationSec }),
+    // autocannon notices the amount is reached only at its next sample tick (every second by
+    // default): tick every 100 ms so a fixed-amount job does not idle up to a second at its end.
+    ...('amount' in limit ? { amount: limit.amount, sampleInt: 100 } : { duration: limit.durationSec }),
     headers: { 'content-type': 'application/json' },
     requests: requests.map((r) => ({ method: 'POST' as const, path: r.path, body: r.body })),
   });
+  const expected = status === 200 ? result['2xx'] : result['4xx'];
   return {
-    reviewsPerSec: result['2xx'] / result.duration,
-    completed: result['2xx'],
-    failures: result.non2xx + result.errors + result.timeouts,
+    reviewsPerSec: expected / result.duration,
+    completed: expected,
+    // Any other answer, connection error or timeout: each makes the figure worthless.
+    failures: result['2xx'] + result.non2xx - expected + result.errors + result.timeouts,
   };
 }
 
@@ -174,7 +189,7 @@ function run(job: LoadJob): Promise<SaturationResult | LatencyResult> {
     case 'saturate':
       return cannon(job.origin, job.requests, job.connections, { durationSec: job.durationSec });
     case 'amount':
-      return cannon(job.origin, job.requests, job.connections, { amount: job.amount });
+      return cannon(job.origin, job.requests, job.connections, { amount: job.amount }, job.status);
     case 'paced':
       return paced(job);
   }

@@ -18,6 +18,7 @@ import type { LookupJob, LookupResult } from './lookup.js';
 import {
   type BenchEnvironment,
   CLIENT_CORE,
+  compareEntryInUse,
   cpuSeconds,
   ensureBuilt,
   firstAdmitted,
@@ -34,15 +35,23 @@ import {
   type ServerKind,
   type ServerOptions,
   type ServerProcess,
+  STS_GUARD_ENTRY,
   spawnServer,
   startServer,
+  stsGuardEntryInUse,
+  useCompareEntry,
+  useStsGuardEntry,
 } from './servers.js';
 import { median } from './stats.js';
-import { type Row, renderTable } from './table.js';
-import { NAMESPACE, type Workload, workloads } from './workloads.js';
+import { type CpuRow, pairedRatio, type Row, renderCpuTable, renderTable } from './table.js';
+import { type CpuWorkload, cpuWorkloads, NAMESPACE, type Workload, workloads } from './workloads.js';
 
 const smoke = process.argv.includes('--smoke');
 const profile = process.argv.includes('--cpu-prof');
+const stsGuardFlag = process.argv.indexOf('--sts-guard');
+if (stsGuardFlag > 0) useStsGuardEntry(process.argv[stsGuardFlag + 1] ?? '');
+const compareFlag = process.argv.indexOf('--compare');
+if (compareFlag > 0) useCompareEntry(process.argv[compareFlag + 1] ?? '');
 
 /** How long and how much each part runs; the smoke plan only proves the scripts work. */
 const plan = smoke
@@ -57,6 +66,8 @@ const plan = smoke
       coldStarts: 1,
       cachedLookups: 1000,
       liveLookups: 30,
+      cpuRounds: 1,
+      cpuReviews: 200,
     }
   : {
       connections: 10,
@@ -69,9 +80,19 @@ const plan = smoke
       coldStarts: 10,
       cachedLookups: 100_000,
       liveLookups: 2000,
+      cpuRounds: 5,
+      cpuReviews: 5000,
     };
 
-const TARGETS = { throughputRatio: 0.8, p99Ms: 2, coldStartRatio: 1.5, rssRatio: 1.5, rssGrowth: 0.1 };
+const TARGETS = {
+  throughputRatio: 0.8,
+  p99Ms: 2,
+  coldStartRatio: 1.5,
+  rssRatio: 1.5,
+  rssGrowth: 0.1,
+  /** MongoDB CREATE /validate: sts-guard's CPU per review ÷ Fastify alone's. */
+  cpuVsFastify: 1.3,
+};
 
 const runStarted = performance.now();
 const log = (line: string) =>
@@ -136,15 +157,29 @@ const on = (path: '/mutate' | '/validate', list: Workload[]): LoadRequest[] =>
   list.map((w) => ({ path, body: w.body }));
 
 /** Checks the baseline replays sts-guard's answers byte for byte before timing anything. */
-async function checkBaseline(env: BenchEnvironment, baseline: ServerProcess, list: Workload[]) {
+async function checkBaseline(
+  env: BenchEnvironment,
+  baseline: ServerProcess,
+  list: Workload[],
+  cpu: CpuWorkload[],
+) {
   const answers = JSON.parse(readFileSync(env.answersFile, 'utf8')) as Record<string, string>;
   for (const w of list) {
     const uid = (JSON.parse(w.body) as { request: { uid: string } }).request.uid;
     for (const path of ['/mutate', '/validate'] as const) {
       const answer = await post(baseline.origin, path, w.body, env.ca);
       if (answer.body !== answers[`${path} ${uid}`])
-        throw new Error(`baseline ${path} did not replay ${w.label}`);
+        throw new Error(`${baseline.kind} ${path} did not replay ${w.label}`);
     }
+  }
+  for (const w of cpu) {
+    const answer = await post(baseline.origin, w.path, w.body, env.ca);
+    const key =
+      w.status === 400
+        ? `${w.path} malformed`
+        : `${w.path} ${(JSON.parse(w.body) as { request: { uid: string } }).request.uid}`;
+    if (answer.statusCode !== w.status || answer.body !== answers[key])
+      throw new Error(`${baseline.kind} did not replay ${w.label}: ${answer.statusCode} ${answer.body}`);
   }
 }
 
@@ -156,18 +191,13 @@ interface ThroughputFigure {
   /** Share of one core the server used during the run. */
   stsGuardCpu: number;
   baselineCpu: number;
-  /** Server CPU time (user + system) per review, µs: steadier than reviews/s on a shared machine. */
-  stsGuardCpuPerReview: number;
-  baselineCpuPerReview: number;
 }
 
 /** Fastify alone (bench/fastify-floor.mjs) against the baseline: what the framework costs. */
 interface ReferenceFigure {
   workload: Workload;
   reviewsPerSec: number;
-  cpuPerReview: number;
   baselineReviewsPerSec: number;
-  baselineCpuPerReview: number;
 }
 
 /** Runs `work` and returns its result with the share of one core `server` used meanwhile. */
@@ -182,26 +212,85 @@ async function withCpu<T>(
   return { result, cpu: used / ((performance.now() - started) / 1000), cpuSeconds: used };
 }
 
-async function throughputAndLatency(env: BenchEnvironment, load: LoadGenerator, list: Workload[]) {
+/**
+ * CPU per review: for each workload and server, a fixed number of reviews as fast as the server
+ * answers them, and the server process's user + system CPU time over them ÷ reviews answered.
+ * Rounds are interleaved (every workload on every server, then again) and the server order
+ * rotates, so the machine's drift lands on all three alike; one discarded round warms up first.
+ */
+async function cpuPerReview(
+  load: LoadGenerator,
+  cpu: CpuWorkload[],
+  servers: Record<'sts-guard' | 'fastify' | 'baseline', ServerProcess> & { compare?: ServerProcess },
+): Promise<CpuRow<CpuWorkload>[]> {
+  const order = servers.compare
+    ? (['sts-guard', 'fastify', 'baseline', 'compare'] as const)
+    : (['sts-guard', 'fastify', 'baseline'] as const);
+  const rows: CpuRow<CpuWorkload>[] = cpu.map((workload) => ({
+    workload,
+    rounds: { 'sts-guard': [], fastify: [], baseline: [], ...(servers.compare ? { compare: [] } : {}) },
+  }));
+  for (let round = smoke ? 0 : -1; round < plan.cpuRounds; round++) {
+    log(
+      round < 0 ? 'CPU per review: warm-up round' : `CPU per review: round ${round + 1} of ${plan.cpuRounds}`,
+    );
+    for (const row of rows) {
+      const w = row.workload;
+      for (let i = 0; i < order.length; i++) {
+        const kind = order[(i + Math.max(0, round)) % order.length]!;
+        const server = servers[kind]!;
+        const amount = Math.ceil(plan.cpuReviews * (w.share ?? 1) * (round < 0 ? 0.2 : 1));
+        const run = await withCpu(server, () =>
+          load.run({
+            kind: 'amount',
+            origin: server.origin,
+            requests: [{ path: w.path, body: w.body }],
+            connections: plan.connections,
+            amount,
+            status: w.status,
+          }),
+        );
+        checked(`CPU per review, ${kind} ${w.label}`, run.result);
+        if (round >= 0) row.rounds[kind]!.push((run.cpuSeconds / run.result.completed) * 1e6);
+      }
+    }
+  }
+  return rows;
+}
+
+async function throughputAndLatency(
+  env: BenchEnvironment,
+  load: LoadGenerator,
+  list: Workload[],
+  cpu: CpuWorkload[],
+) {
   const serverOptions = (options: ServerOptions): ServerOptions =>
     profile ? { ...options, nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] } : options;
   const probe = { path: '/mutate', body: list[0]!.body };
   const stsGuard = await startServer('sts-guard', env, serverOptions(SERVER_OPTIONS), probe);
   let baseline: ServerProcess | undefined;
   let fastify: ServerProcess | undefined;
+  let compare: ServerProcess | undefined;
   try {
     await recordAnswers(
       env,
       stsGuard.origin,
       list.map((w) => ({ ...w, patched: w.id === 'create' })),
+      cpu,
     );
     baseline = await startServer('baseline', env, serverOptions(SERVER_OPTIONS), probe);
-    await checkBaseline(env, baseline, list);
+    await checkBaseline(env, baseline, list, cpu);
     fastify = await startServer('fastify', env, SERVER_OPTIONS, probe);
-    await checkBaseline(env, fastify, list);
+    await checkBaseline(env, fastify, list, cpu);
+    if (compareEntryInUse()) {
+      // The other build must give the same answers, byte for byte, before its CPU is compared.
+      compare = await startServer('compare', env, SERVER_OPTIONS, probe);
+      await checkBaseline(env, compare, list, cpu);
+    }
     log(`warming up the servers (${plan.warmupSec} s each)`);
     const mix = [...on('/mutate', list), ...on('/validate', list)];
-    for (const server of [stsGuard, baseline, fastify]) {
+    // The compared build too: it must be as warm as this one when the CPU rounds start.
+    for (const server of [stsGuard, baseline, fastify, ...(compare ? [compare] : [])]) {
       await load.run({
         kind: 'saturate',
         origin: server.origin,
@@ -234,9 +323,7 @@ async function throughputAndLatency(env: BenchEnvironment, load: LoadGenerator, 
       reference.push({
         workload: w,
         reviewsPerSec: framework.result.reviewsPerSec,
-        cpuPerReview: (framework.cpuSeconds / framework.result.completed) * 1e6,
         baselineReviewsPerSec: base.result.reviewsPerSec,
-        baselineCpuPerReview: (base.cpuSeconds / base.result.completed) * 1e6,
       });
       for (const path of ['/mutate', '/validate'] as const) {
         const run = await saturate(stsGuard, path);
@@ -248,8 +335,6 @@ async function throughputAndLatency(env: BenchEnvironment, load: LoadGenerator, 
           baseline: base.result,
           stsGuardCpu: run.cpu,
           baselineCpu: base.cpu,
-          stsGuardCpuPerReview: (run.cpuSeconds / run.result.completed) * 1e6,
-          baselineCpuPerReview: (base.cpuSeconds / base.result.completed) * 1e6,
         });
       }
     }
@@ -275,10 +360,17 @@ async function throughputAndLatency(env: BenchEnvironment, load: LoadGenerator, 
     }
     const liveGets =
       env.api.requests.filter((r) => r.startsWith(`GET /api/v1/namespaces/`)).length - liveGetsBefore;
+    const cpuRows = await cpuPerReview(load, cpu, {
+      'sts-guard': stsGuard,
+      fastify,
+      baseline,
+      ...(compare ? { compare } : {}),
+    });
     return {
       throughput,
       reference,
       latency,
+      cpuRows,
       liveGets,
       pids: { stsGuard: stsGuard.pid, baseline: baseline.pid },
     };
@@ -286,6 +378,7 @@ async function throughputAndLatency(env: BenchEnvironment, load: LoadGenerator, 
     await stsGuard.stop();
     await baseline?.stop();
     await fastify?.stop();
+    await compare?.stop();
   }
 }
 
@@ -497,8 +590,14 @@ async function main() {
   if (profile) await mkdir(PROFILE_DIR, { recursive: true });
   const load = new LoadGenerator();
   const list = workloads();
+  const cpu = cpuWorkloads(list);
   try {
-    const { throughput, reference, latency, liveGets, pids } = await throughputAndLatency(env, load, list);
+    const { throughput, reference, latency, cpuRows, liveGets, pids } = await throughputAndLatency(
+      env,
+      load,
+      list,
+      cpu,
+    );
     const rssStsGuard = await rss('sts-guard', env, load, list);
     const rssBaseline = await rss('baseline', env, load, list);
     const cold = await coldStarts(env, list);
@@ -518,17 +617,18 @@ async function main() {
         pass: f.stsGuard.reviewsPerSec / f.baseline.reviewsPerSec >= TARGETS.throughputRatio,
       });
     }
+    const floor = cpuRows.find((r) => r.workload.id === 'create-validate')!;
     rows.push({
-      section: 'Server CPU per review, µs (user + system, same runs; CPU-bound, so steadier than reviews/s)',
+      section: `Server CPU per review, median of ${plan.cpuRounds} rounds (table below) | Fastify alone; ratio: median of the rounds' ratios`,
     });
-    for (const f of throughput) {
-      rows.push({
-        figure: `${f.path.padEnd(9)} ${f.workload.label}`,
-        stsGuard: us(f.stsGuardCpuPerReview),
-        baseline: us(f.baselineCpuPerReview),
-        ratio: f.stsGuardCpuPerReview / f.baselineCpuPerReview,
-      });
-    }
+    rows.push({
+      figure: floor.workload.label,
+      stsGuard: us(median(floor.rounds['sts-guard'])),
+      baseline: us(median(floor.rounds.fastify)),
+      ratio: pairedRatio(floor, 'fastify'),
+      target: `≤ ${TARGETS.cpuVsFastify.toFixed(2)}×`,
+      pass: pairedRatio(floor, 'fastify') <= TARGETS.cpuVsFastify,
+    });
     rows.push({
       section:
         'Reference, no target: Fastify alone (bench/fastify-floor.mjs: parse, same fixed answer) | baseline',
@@ -539,12 +639,6 @@ async function main() {
         stsGuard: perSec(f.reviewsPerSec),
         baseline: perSec(f.baselineReviewsPerSec),
         ratio: f.reviewsPerSec / f.baselineReviewsPerSec,
-      });
-      rows.push({
-        figure: `CPU/review ${f.workload.label}`,
-        stsGuard: us(f.cpuPerReview),
-        baseline: us(f.baselineCpuPerReview),
-        ratio: f.cpuPerReview / f.baselineCpuPerReview,
       });
     }
     rows.push({
@@ -664,6 +758,8 @@ async function main() {
         `1-min load average was ${loadBefore.toFixed(2)} before the run (${loadAfter.toFixed(2)} after): other processes shared the cores, so the figures are noisy`,
       );
     }
+    if (stsGuardEntryInUse() !== STS_GUARD_ENTRY) notes.push(`sts-guard measured: ${stsGuardEntryInUse()}`);
+    if (compareEntryInUse()) notes.push(`compared build (CPU table only): ${compareEntryInUse()}`);
     if (profile) {
       notes.push(
         `CPU profiles: ${PROFILE_DIR}/CPU.*.<pid>.*.cpuprofile, sts-guard pid ${pids.stsGuard}, baseline pid ${pids.baseline}; summarise with bench/profile.ts`,
@@ -677,6 +773,27 @@ async function main() {
         notes,
         judge: !smoke,
       }),
+    );
+    process.stdout.write(
+      `\n${renderCpuTable({
+        title: `Server CPU per review, µs: user + system CPU of the server process (each thread's run time, /proc/<pid>/task/*/schedstat) over ${plan.cpuReviews.toLocaleString('en-US')} reviews ÷ reviews answered; median of ${plan.cpuRounds} interleaved rounds [min–max]; ratios: median of the rounds' ratios`,
+        rows: cpuRows,
+        notes: [
+          `load from a separate process (autocannon, ${plan.connections} keep-alive TLS connections), so its CPU is not counted; the server on a core of its own when pinned`,
+          `${cpu
+            .filter((w) => w.live)
+            .map((w) => `${w.label.replace(/^\/\S+\s+/, '')}: sts-guard's live ${w.live}`)
+            .join(
+              '; ',
+            )} to the local API server stand-in is in its figure (client-node in the server process); the other two servers make none`,
+          ...cpu
+            .filter((w) => w.share !== undefined)
+            .map(
+              (w) =>
+                `${w.label}: ${Math.ceil(plan.cpuReviews * w.share!).toLocaleString('en-US')} reviews per round${w.status === 400 ? '; Fastify (so sts-guard and Fastify alone) closes the connection after a body it cannot parse, so each of their reviews includes a TLS handshake, the bare server keeps the connection' : ''}`,
+            ),
+        ],
+      })}`,
     );
   } finally {
     load.close();

@@ -1,6 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { createServer } from 'node:net';
@@ -9,10 +9,32 @@ import { join, resolve } from 'node:path';
 import { bundle } from '../scripts/bundle.mjs';
 import { createDevelopmentCertificate } from '../src/server/tls.js';
 import { LocalApiServer } from '../test/support/apiserver.js';
-import { headlessService, NAMESPACE } from './workloads.js';
+import { type CpuWorkload, headlessService, NAMESPACE, storedStatefulSets } from './workloads.js';
 
 export const REPO = resolve(import.meta.dirname, '..');
 export const STS_GUARD_ENTRY = join(REPO, 'dist/bundle/server.mjs');
+/**
+ * The sts-guard bundle measured: this tree's, or another build's (`npm run bench -- --sts-guard
+ * <dir>/dist/bundle/server.mjs`), e.g. an older commit built in a temporary directory for a
+ * before/after comparison with the same harness.
+ */
+let stsGuardEntry = STS_GUARD_ENTRY;
+export function useStsGuardEntry(path: string): void {
+  if (!existsSync(path)) throw new Error(`--sts-guard: no such file ${path}`);
+  stsGuardEntry = resolve(path);
+}
+export const stsGuardEntryInUse = () => stsGuardEntry;
+/**
+ * Another build of sts-guard measured beside this one in the CPU-per-review rounds (`npm run bench
+ * -- --compare <dir>/dist/bundle/server.mjs`): both builds in the same rounds, so a before/after
+ * ratio is paired like the others instead of spanning two runs of a shared machine.
+ */
+let compareEntry: string | undefined;
+export function useCompareEntry(path: string): void {
+  if (!existsSync(path)) throw new Error(`--compare: no such file ${path}`);
+  compareEntry = resolve(path);
+}
+export const compareEntryInUse = () => compareEntry;
 export const BASELINE_ENTRY = join(REPO, 'bench/baseline-server.mjs');
 /** bench/fastify-floor.mjs bundled like sts-guard (scripts/bundle.mjs), so both load the same way. */
 export const FASTIFY_ENTRY = join(REPO, 'dist/bench/fastify-floor.mjs');
@@ -37,6 +59,7 @@ export async function prepareEnvironment(): Promise<BenchEnvironment> {
   const api = await new LocalApiServer().start();
   api.put(headlessService());
   api.put({ ...headlessService(), metadata: { name: 'nginx', namespace: NAMESPACE } });
+  for (const sts of storedStatefulSets()) api.putStatefulSet(sts);
   const kubeconfigFile = join(dir, 'kubeconfig');
   await writeFile(kubeconfigFile, api.kubeConfig().exportConfig(), { mode: 0o600 });
   return {
@@ -99,7 +122,7 @@ export const pinning = () =>
     : 'not pinned (no taskset)';
 
 /** `fastify`: the reference bench/fastify-floor.mjs, the baseline's job done by Fastify. */
-export type ServerKind = 'sts-guard' | 'baseline' | 'fastify';
+export type ServerKind = 'sts-guard' | 'baseline' | 'fastify' | 'compare';
 
 export interface ServerOptions {
   /** SERVICE_CACHE for sts-guard: `on` in the Deployment, `off` in serverless mode. */
@@ -134,7 +157,12 @@ export async function freePort(): Promise<number> {
  * loaders). sts-guard is the real compiled entry, `npm start` without the build step.
  */
 export function spawnServer(kind: ServerKind, env: BenchEnvironment, port: number, options: ServerOptions) {
-  const entry = { 'sts-guard': STS_GUARD_ENTRY, baseline: BASELINE_ENTRY, fastify: FASTIFY_ENTRY }[kind];
+  const entry = {
+    'sts-guard': stsGuardEntry,
+    baseline: BASELINE_ENTRY,
+    fastify: FASTIFY_ENTRY,
+    compare: compareEntry ?? stsGuardEntry,
+  }[kind];
   const [command, args] = onCore(SERVER_CORE, [...(options.nodeFlags ?? []), entry]);
   const child = spawn(command, args, {
     cwd: REPO,
@@ -273,8 +301,23 @@ export async function recordAnswers(
   env: BenchEnvironment,
   origin: string,
   reviews: Array<{ label: string; body: string; patched: boolean }>,
+  cpu: CpuWorkload[] = [],
 ): Promise<void> {
   const answers: Record<string, string> = {};
+  // The CPU-per-review workloads: admitted (200), or the malformed body's 400, which the baseline
+  // and the Fastify reference replay under "<path> malformed" when the body does not parse.
+  for (const w of cpu) {
+    const answer = await post(origin, w.path, w.body, env.ca);
+    if (w.status === 400) {
+      if (answer.statusCode !== 400)
+        throw new Error(`sts-guard answered ${w.label} with ${answer.statusCode}`);
+      answers[`${w.path} malformed`] = answer.body;
+      continue;
+    }
+    if (!isAdmitted(answer)) throw new Error(`sts-guard did not admit ${w.label}: ${answer.body}`);
+    const uid = (JSON.parse(w.body) as { request: { uid: string } }).request.uid;
+    answers[`${w.path} ${uid}`] = answer.body;
+  }
   for (const review of reviews) {
     const uid = (JSON.parse(review.body) as { request: { uid: string } }).request.uid;
     for (const path of ['/mutate', '/validate'] as const) {
@@ -302,9 +345,30 @@ export function rssBytes(pid: number): number {
 const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ: 100 on every Linux architecture Node ships for
 
 /** CPU time (user + system) a process has used so far, from /proc/<pid>/stat, in seconds. */
-export function cpuSeconds(pid: number): number {
+export function statCpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+}
+
+/**
+ * CPU time (user + system) a process has used so far, in seconds: the scheduler's exact run time
+ * of each of its threads (`/proc/<pid>/task/<tid>/schedstat`, nanoseconds), summed. utime and
+ * stime in /proc/<pid>/stat are the same time counted in 10 ms ticks charged to whichever task
+ * runs when a tick fires: on a core shared with other processes that sampling alone spreads a
+ * 5,000-review figure by ±10 % or more. Falls back to /proc/<pid>/stat without schedstat.
+ * (Threads that exit between two readings drop out; Node's threads live as long as the process.)
+ */
+export function cpuSeconds(pid: number): number {
+  try {
+    let ns = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    }
+    if (Number.isFinite(ns) && ns > 0) return ns / 1e9;
+  } catch {
+    // no schedstat (CONFIG_SCHED_INFO off): ticks it is
+  }
+  return statCpuSeconds(pid);
 }

@@ -273,3 +273,126 @@ export function workloads(): Workload[] {
     sized('plain', 'nginx sts CREATE', plain),
   ];
 }
+
+/** One row of the CPU-per-review table: a body, the webhook it goes to, and the answer expected. */
+export interface CpuWorkload {
+  id: 'create-validate' | 'create-mutate' | 'plain' | 'scale' | 'service-delete' | 'malformed';
+  label: string;
+  path: '/validate' | '/mutate';
+  body: string;
+  /** 200 with an admitting AdmissionReview, or 400 (the malformed body). */
+  status: 200 | 400;
+  /** The look-up the review makes live, said in the table: its cost is in the figure. */
+  live?: string;
+  /** Reviews per round as a share of the plan's (default 1): the malformed body's are slow to send. */
+  share?: number;
+}
+
+/** An autoscaling/v1 Scale as the API server builds it for `statefulsets/scale` (as test/hardening/support.ts). */
+function scaleObject(name: string, replicas: number) {
+  return {
+    apiVersion: 'autoscaling/v1',
+    kind: 'Scale',
+    metadata: {
+      name,
+      namespace: NAMESPACE,
+      uid: 'c2f5a1d0-8b7e-4e2a-9c31-6f0d4b9a7e15',
+      resourceVersion: '48213',
+    },
+    spec: { replicas },
+    status: { replicas: 3, selector: `app.kubernetes.io/name=${name}` },
+  };
+}
+
+/**
+ * The StatefulSets the local API server holds for the CPU workloads: the MongoDB replica set as
+ * stored after its CREATE (what a scale reads) and the nginx one (both listed on a Service DELETE).
+ */
+export function storedStatefulSets(): V1StatefulSet[] {
+  const stored = { uid: 'c2f5a1d0-8b7e-4e2a-9c31-6f0d4b9a7e15', resourceVersion: '48213' };
+  const mongodb = mongodbManifest('mongo:4.4');
+  const web = webManifest();
+  return [
+    asApplied(mongodb, { ...stored, form: mutated(mongodb) }),
+    asApplied(web, { uid: 'a8e0c6b2-1d3f-4a5e-8b7c-9d0e1f2a3b4c', resourceVersion: '48214', form: web }),
+  ];
+}
+
+/**
+ * The six reviews of the CPU-per-review table. The CREATE and nginx bodies are the throughput
+ * workloads'; the scale reads the StatefulSet live (as sts-guard always does) and the Service
+ * DELETE lists the namespace's StatefulSets live; the malformed body is the CREATE cut short.
+ */
+export function cpuWorkloads(list: Workload[] = workloads()): CpuWorkload[] {
+  const body = (id: Workload['id']) => list.find((w) => w.id === id)!.body;
+  const create = body('create');
+  const scale = admissionReview({
+    uid: FIXED_UID(4),
+    operation: 'UPDATE',
+    subResource: 'scale',
+    kind: { group: 'autoscaling', version: 'v1', kind: 'Scale' },
+    object: scaleObject('mongodb', 5),
+    oldObject: scaleObject('mongodb', 3),
+  });
+  // `kubectl delete service nginx`: headless, so sts-guard lists the StatefulSets that may need it.
+  const deletion = admissionReview({
+    uid: FIXED_UID(5),
+    operation: 'DELETE',
+    resource: { group: '', version: 'v1', resource: 'services' },
+    kind: { group: '', version: 'v1', kind: 'Service' },
+    oldObject: { ...headlessService(), metadata: { name: 'nginx', namespace: NAMESPACE } },
+  });
+  const kb = (text: string) => `${(Buffer.byteLength(text) / 1024).toFixed(1)} KB`;
+  const scaleBody = JSON.stringify(scale);
+  const deletionBody = JSON.stringify(deletion);
+  const malformed = create.slice(0, Math.floor(create.length / 2));
+  return [
+    {
+      id: 'create-validate',
+      label: `/validate MongoDB rs CREATE (${kb(create)})`,
+      path: '/validate',
+      body: create,
+      status: 200,
+    },
+    {
+      id: 'create-mutate',
+      label: `/mutate   MongoDB rs CREATE (${kb(create)})`,
+      path: '/mutate',
+      body: create,
+      status: 200,
+    },
+    {
+      id: 'plain',
+      label: `/validate nginx sts CREATE (${kb(body('plain'))})`,
+      path: '/validate',
+      body: body('plain'),
+      status: 200,
+    },
+    {
+      id: 'scale',
+      label: `/validate statefulsets/scale 3→5 (${kb(scaleBody)})`,
+      path: '/validate',
+      body: scaleBody,
+      status: 200,
+      live: 'StatefulSet GET',
+    },
+    {
+      id: 'service-delete',
+      label: `/validate Service DELETE (${kb(deletionBody)})`,
+      path: '/validate',
+      body: deletionBody,
+      status: 200,
+      live: 'StatefulSet LIST',
+    },
+    {
+      id: 'malformed',
+      label: `/validate malformed body (${kb(malformed)})`,
+      path: '/validate',
+      body: malformed,
+      status: 400,
+      // Fastify closes the connection after a body it cannot parse (content-type-parser.js: "the
+      // client may send more data"), so each of these reviews opens a TLS connection: fewer of them.
+      share: 0.2,
+    },
+  ];
+}

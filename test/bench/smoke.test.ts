@@ -6,7 +6,7 @@ import t from 'tap';
 const repo = resolve(import.meta.dirname, '../..');
 
 t.test(
-  'npm run bench:smoke runs every part against sts-guard and the baseline and prints the table',
+  'npm run bench:smoke runs every part against sts-guard and the baseline and prints the tables',
   async (t) => {
     // The script itself, as `npm run bench:smoke` runs it; without the npm wrapper's output.
     const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--smoke'], {
@@ -48,6 +48,33 @@ t.test(
       /^ {2}look-up p50 +[\d.]+ µs +[\d.]+ µs/m,
     ]) {
       t.match(stdout, row, `prints the row ${row.source.slice(5, 40)}…`);
+    }
+    // CPU per review: every server's figure for every workload, with no threshold here (the
+    // full run's verdict line judges /validate against Fastify alone).
+    t.match(
+      stdout,
+      /^ {2}\/validate MongoDB rs CREATE \([\d.]+ KB\) +\d+ µs +\d+ µs +[\d.]+× +≤ 1\.30× +n\/a \(smoke\)$/m,
+      'prints the judged CPU-per-review row',
+    );
+    t.match(
+      stdout,
+      /^workload +sts-guard +Fastify alone +bare node:https +÷ Fastify +÷ bare$/m,
+      'prints the CPU table',
+    );
+    const cpuFigure = String.raw`\d+ \[\d+–\d+\]`;
+    for (const workload of [
+      String.raw`\/validate MongoDB rs CREATE`,
+      String.raw`\/mutate   MongoDB rs CREATE`,
+      String.raw`\/validate nginx sts CREATE`,
+      String.raw`\/validate statefulsets\/scale 3→5`,
+      String.raw`\/validate Service DELETE`,
+      String.raw`\/validate malformed body`,
+    ]) {
+      const row = new RegExp(
+        `^${workload} \\([\\d.]+ KB\\) +${cpuFigure} +${cpuFigure} +${cpuFigure} +[\\d.]+× +[\\d.]+×$`,
+        'm',
+      );
+      t.match(stdout, row, `prints CPU per review for ${workload.replaceAll('\\', '')}`);
     }
     t.notMatch(stdout, /PASS|MISS/, 'judges no target in smoke mode');
   },
