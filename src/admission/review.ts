@@ -1,7 +1,9 @@
 import {
+  claimsToLookUp,
   type Decision,
   headlessServiceToLookUp,
   mutateStatefulSet,
+  type PersistentVolumeClaimListLookup,
   type PolicySettings,
   type ScaleReview,
   type ServiceLookup,
@@ -35,11 +37,24 @@ export interface StatefulSetDirectory {
   list(namespace: string): Promise<StatefulSetListLookup>;
 }
 
+/**
+ * Lists the PersistentVolumeClaims of a namespace for the mutating review of a StatefulSet CREATE:
+ * claims named `<template>-<statefulset>-<ordinal>` mean an earlier StatefulSet of that name left
+ * data behind, so the new one gets no initiation window. The cluster edge implements it.
+ */
+export interface PersistentVolumeClaimDirectory {
+  list(namespace: string): Promise<PersistentVolumeClaimListLookup>;
+}
+
 export interface ReviewContext {
   settings: PolicySettings;
   services: ServiceDirectory;
   /** Without it, scale and Service reviews that need a StatefulSet fall under lookupFailureMode. */
   statefulSets?: StatefulSetDirectory | undefined;
+  /** Without it, a CREATE's claim look-up falls under lookupFailureMode. */
+  claims?: PersistentVolumeClaimDirectory | undefined;
+  /** Milliseconds since the epoch; Date.now unless a test fixes it. */
+  clock?: (() => number) | undefined;
 }
 
 export type LookupOutcome = ServiceLookup['outcome'];
@@ -191,10 +206,35 @@ async function validateServiceReview(request: AdmissionRequest, ctx: ReviewConte
   return decided(request.uid, decision, [statefulSets]);
 }
 
+const unconfiguredClaims = {
+  outcome: 'unavailable',
+  reason: 'PersistentVolumeClaim look-ups are not configured',
+} as const;
+
 /** POST /mutate: the policy's patch, base64-encoded as admission.k8s.io/v1 wants it. */
-export function mutateReview(request: AdmissionRequest, ctx: Pick<ReviewContext, 'settings'>): ReviewResult {
+export async function mutateReview(
+  request: AdmissionRequest,
+  ctx: Pick<ReviewContext, 'settings' | 'claims' | 'clock'>,
+): Promise<ReviewResult> {
   if (!isStatefulSetResource(request)) return skipped(request.uid);
-  const mutation = mutateStatefulSet(statefulSetReview(request), ctx.settings);
+  const review = statefulSetReview(request);
+  const namespace = claimsToLookUp(review);
+  let claims: PersistentVolumeClaimListLookup | undefined;
+  if (namespace !== undefined) claims = ctx.claims ? await ctx.claims.list(namespace) : unconfiguredClaims;
+  const now = Math.floor((ctx.clock ?? Date.now)() / 1000);
+  const mutation = mutateStatefulSet(review, ctx.settings, { claims, now });
+  const lookups = claims ? [claims.outcome] : [];
+  if (mutation.denial) {
+    return {
+      response: withWarnings(
+        { uid: request.uid, allowed: false, status: { code: 403, reason: 'Forbidden', message: mutation.denial } },
+        mutation.warnings,
+      ),
+      verdict: 'denied',
+      rules: [],
+      lookups,
+    };
+  }
   const response: AdmissionResponse =
     mutation.patch.length > 0
       ? {
@@ -208,6 +248,6 @@ export function mutateReview(request: AdmissionRequest, ctx: Pick<ReviewContext,
     response: withWarnings(response, mutation.warnings),
     verdict: mutation.patch.length > 0 ? 'patched' : 'allowed',
     rules: [],
-    lookups: [],
+    lookups,
   };
 }

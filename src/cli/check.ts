@@ -23,6 +23,8 @@ export interface CheckOptions {
   defaultNamespace: string;
   /** Answers the headless-Service look-up: the Services of the input, or the cluster. */
   services: ServiceDirectory;
+  /** Epoch seconds the initiation window starts at; now unless a test fixes it. */
+  now?: number;
 }
 
 /** What the API server would make of one StatefulSet of the input. */
@@ -72,11 +74,15 @@ const applied = (object: V1StatefulSet, patch: JsonPatchOperation[]): V1Stateful
 export async function checkStatefulSet(
   statefulSet: V1StatefulSet,
   namespace: string,
-  options: Pick<CheckOptions, 'settings' | 'services'>,
+  options: Pick<CheckOptions, 'settings' | 'services' | 'now'>,
 ): Promise<Omit<StatefulSetCheck, 'source'>> {
   const { settings, services } = options;
   const review: StatefulSetReview = { operation: 'CREATE', namespace, object: statefulSet };
-  const mutation = mutateStatefulSet(review, settings);
+  // A new environment: no volume claims exist yet, so the bootstrap gets its initiation window.
+  const mutation = mutateStatefulSet(review, settings, {
+    claims: { outcome: 'found', claims: [] },
+    now: options.now ?? Math.floor(Date.now() / 1000),
+  });
   const mutated = applied(statefulSet, mutation.patch);
 
   const validated: StatefulSetReview = { ...review, object: mutated };

@@ -1,6 +1,6 @@
 /** The pure policy: review in, decision and patch out. No I/O, no clock. */
 export { describe, desiredReplicas, detectDatabase } from './detect.js';
-export { INJECTED_ANNOTATION, mutateStatefulSet } from './mutate.js';
+export { claimsToLookUp, INJECTED_ANNOTATION, mutateStatefulSet, RESET_ANNOTATION } from './mutate.js';
 export {
   type ScaleReview,
   type StatefulSetLookup,

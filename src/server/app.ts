@@ -118,6 +118,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     settings: options.settings,
     services: options.services,
     statefulSets: options.statefulSets,
+    claims: options.claims,
+    clock: options.clock,
   });
   return app;
 }

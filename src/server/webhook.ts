@@ -2,6 +2,7 @@ import { setTimeout } from 'node:timers/promises';
 import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { createKubernetesPersistentVolumeClaimDirectory } from '../cluster/persistentvolumeclaims.js';
 import { createKubernetesServiceDirectory } from '../cluster/services.js';
 import { createKubernetesStatefulSetDirectory } from '../cluster/statefulsets.js';
 import type { Config } from '../config.js';
@@ -30,10 +31,13 @@ export async function createWebhook(
   });
   // StatefulSets are always read live (scale reviews, Service deletions).
   const statefulSets = createKubernetesStatefulSetDirectory({ timeoutMs: config.lookup.timeoutMs, log });
+  // Claims are listed live, only for the CREATE of a MongoDB StatefulSet (its initiation window).
+  const claims = createKubernetesPersistentVolumeClaimDirectory({ timeoutMs: config.lookup.timeoutMs, log });
   const app = await buildApp({
     settings: config.policy,
     services,
     statefulSets,
+    claims,
     bodyLimitBytes: config.bodyLimitBytes,
     logger: log,
     ...(options.https ? { https: options.https } : {}),

@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import t from 'tap';
 import type { AdmissionReview } from '../../src/admission/types.js';
+import { createKubernetesPersistentVolumeClaimDirectory } from '../../src/cluster/persistentvolumeclaims.js';
 import { createKubernetesServiceDirectory } from '../../src/cluster/services.js';
 import { buildApp } from '../../src/server/app.js';
 import { createDevelopmentCertificate } from '../../src/server/tls.js';
@@ -39,6 +40,7 @@ const certificate = await createDevelopmentCertificate(await mkdtemp(join(tmpdir
 const app: FastifyInstance = await buildApp({
   settings: defaultSettings(),
   services,
+  claims: createKubernetesPersistentVolumeClaimDirectory({ timeoutMs: 1000, log: logger, kubeConfig: api.kubeConfig() }),
   bodyLimitBytes: 256 * 1024,
   logger,
   https: { key: certificate.key, cert: certificate.cert },

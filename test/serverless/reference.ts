@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import type { AdmissionReview } from '../../src/admission/types.js';
 import { createKubernetesServiceDirectory } from '../../src/cluster/services.js';
+import { createKubernetesPersistentVolumeClaimDirectory } from '../../src/cluster/persistentvolumeclaims.js';
 import { createKubernetesStatefulSetDirectory } from '../../src/cluster/statefulsets.js';
 import { loadConfig } from '../../src/config.js';
 import { buildApp } from '../../src/server/app.js';
@@ -101,11 +102,17 @@ export async function startHttpsReference(api: LocalApiServer, env: NodeJS.Proce
     log,
     kubeConfig: api.kubeConfig(),
   });
+  const claims = createKubernetesPersistentVolumeClaimDirectory({
+    timeoutMs: config.lookup.timeoutMs,
+    log,
+    kubeConfig: api.kubeConfig(),
+  });
   const certificate = await createDevelopmentCertificate(await mkdtemp(join(tmpdir(), 'sts-guard-ref-')));
   const app: FastifyInstance = await buildApp({
     settings: config.policy,
     services,
     statefulSets,
+    claims,
     bodyLimitBytes: config.bodyLimitBytes,
     logger: log,
     https: { key: certificate.key, cert: certificate.cert },

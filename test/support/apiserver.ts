@@ -1,7 +1,12 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { KubeConfig, type V1Service, type V1StatefulSet } from '@kubernetes/client-node';
+import {
+  KubeConfig,
+  type V1PersistentVolumeClaim,
+  type V1Service,
+  type V1StatefulSet,
+} from '@kubernetes/client-node';
 
 export type Misbehaviour =
   | { kind: 'none' }
@@ -11,13 +16,16 @@ export type Misbehaviour =
 
 /**
  * A real HTTP server that answers the Kubernetes API calls sts-guard makes for Services
- * (GET one, LIST all, WATCH all) and StatefulSets (GET one, LIST a namespace), so tests drive
+ * (GET one, LIST all, WATCH all), StatefulSets (GET one, LIST a namespace) and
+ * PersistentVolumeClaims (LIST a namespace), so tests drive
  * the real @kubernetes/client-node client.
  */
 export class LocalApiServer {
   readonly services = new Map<string, V1Service>();
   /** StatefulSets by `namespace/name`. */
   readonly statefulSets = new Map<string, V1StatefulSet>();
+  /** PersistentVolumeClaims by `namespace/name`. */
+  readonly claims = new Map<string, V1PersistentVolumeClaim>();
   /** Misbehaviour for every request not matched by `misbehaveOn`. */
   misbehaviour: Misbehaviour = { kind: 'none' };
   /** Per-path misbehaviour, first match wins (see `misbehaveOn`). */
@@ -71,6 +79,16 @@ export class LocalApiServer {
     this.statefulSets.set(key, {
       ...statefulSet,
       metadata: { ...statefulSet.metadata, resourceVersion: String(++this.resourceVersion) },
+    });
+  }
+
+  /** Adds or replaces a PersistentVolumeClaim (no watch: sts-guard lists them live). */
+  putClaim(namespace: string, name: string): void {
+    this.claims.set(`${namespace}/${name}`, {
+      apiVersion: 'v1',
+      kind: 'PersistentVolumeClaim',
+      metadata: { name, namespace, resourceVersion: String(++this.resourceVersion) },
+      spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
     });
   }
 
@@ -143,6 +161,15 @@ export class LocalApiServer {
         kind: 'StatefulSetList',
         metadata: { resourceVersion: String(this.resourceVersion) },
         items: [...this.statefulSets.values()].filter((s) => s.metadata?.namespace === statefulSetList[1]),
+      });
+    }
+    const claimList = url.pathname.match(/^\/api\/v1\/namespaces\/([^/]+)\/persistentvolumeclaims$/);
+    if (claimList) {
+      return this.json(res, 200, {
+        apiVersion: 'v1',
+        kind: 'PersistentVolumeClaimList',
+        metadata: { resourceVersion: String(this.resourceVersion) },
+        items: [...this.claims.values()].filter((c) => c.metadata?.namespace === claimList[1]),
       });
     }
     return this.status(res, 404, `no route for ${url.pathname}`, 'NotFound');

@@ -1,7 +1,7 @@
 import type { V1Container, V1LifecycleHandler } from '@kubernetes/client-node';
 import { flagValue, imageRepositorySegments } from '../image.js';
-import type { DatabaseEngine, MemberAddressing } from '../types.js';
-import { BOOTSTRAP_MARKER, bootstrapScript } from './bootstrap.js';
+import type { DatabaseEngine, InitiationWindow, MemberAddressing } from '../types.js';
+import { BOOTSTRAP_MARKER, bootstrapHookInfo, bootstrapResetToken, bootstrapScript } from './bootstrap.js';
 
 const DEFAULT_PORT = 27017;
 
@@ -56,11 +56,17 @@ export const mongodb: DatabaseEngine = {
     return `set the args of container "${container.name}" to: args: ${JSON.stringify(args)}`;
   },
 
-  bootstrapHook(addressing: MemberAddressing): V1LifecycleHandler {
-    return { exec: { command: ['/bin/sh', '-c', bootstrapScript(addressing)] } };
+  bootstrapHook(addressing: MemberAddressing, window?: InitiationWindow): V1LifecycleHandler {
+    return { exec: { command: ['/bin/sh', '-c', bootstrapScript(addressing, window)] } };
   },
 
   isBootstrapHook(handler) {
     return handler.exec?.command?.some((part) => part.startsWith(BOOTSTRAP_MARKER)) ?? false;
   },
+
+  bootstrapHookInfo(handler) {
+    return bootstrapHookInfo(handler.exec?.command?.find((part) => part.startsWith(BOOTSTRAP_MARKER)));
+  },
+
+  bootstrapResetToken,
 };

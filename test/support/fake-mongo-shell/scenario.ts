@@ -7,7 +7,7 @@ import {
   mutateStatefulSet,
   type PolicySettings,
 } from '../../../src/policy/index.js';
-import { defaultSettings, replicaSet } from '../fixtures.js';
+import { defaultSettings, newStatefulSetLookups, replicaSet } from '../fixtures.js';
 import type { ClusterEvent, SimulatedCluster, SimulatedMember } from './cluster.js';
 
 /** The postStart exec command the mutating webhook injects into `sts` (applied as the API server would). */
@@ -16,7 +16,7 @@ export function injectedHook(
   namespace = 'grade-submission',
   settings: PolicySettings = defaultSettings(),
 ): string[] {
-  const mutation = mutateStatefulSet({ operation: 'CREATE', namespace, object: sts }, settings);
+  const mutation = mutateStatefulSet({ operation: 'CREATE', namespace, object: sts }, settings, newStatefulSetLookups());
   const patched = jsonpatch.applyPatch(
     structuredClone(sts),
     mutation.patch as JsonPatchOperation[] as jsonpatch.Operation[],
