@@ -227,7 +227,11 @@ export async function mutateReview(
   if (mutation.denial) {
     return {
       response: withWarnings(
-        { uid: request.uid, allowed: false, status: { code: 403, reason: 'Forbidden', message: mutation.denial } },
+        {
+          uid: request.uid,
+          allowed: false,
+          status: { code: 403, reason: 'Forbidden', message: mutation.denial },
+        },
         mutation.warnings,
       ),
       verdict: 'denied',

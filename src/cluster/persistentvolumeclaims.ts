@@ -27,11 +27,17 @@ export function createKubernetesPersistentVolumeClaimDirectory(
   type Client = { core: CoreV1Api; lib: KubernetesLibrary };
   let client: Promise<Client> | undefined;
   const getClient = () => {
-    client ??= loadClient().then(({ lib, kubeConfig }) => ({ core: kubeConfig.makeApiClient(lib.CoreV1Api), lib }));
+    client ??= loadClient().then(({ lib, kubeConfig }) => ({
+      core: kubeConfig.makeApiClient(lib.CoreV1Api),
+      lib,
+    }));
     return client;
   };
 
-  async function liveList({ core, lib }: Client, namespace: string): Promise<PersistentVolumeClaimListLookup> {
+  async function liveList(
+    { core, lib }: Client,
+    namespace: string,
+  ): Promise<PersistentVolumeClaimListLookup> {
     const list = await core.listNamespacedPersistentVolumeClaim(
       { namespace },
       abortAfter(lib, options.timeoutMs),

@@ -158,7 +158,9 @@ function bootstrapHookPatch(
   if (!serviceName) {
     return {
       patch: [],
-      warnings: [`${name}: no bootstrap hook added: spec.serviceName is empty, so members have no DNS names.`],
+      warnings: [
+        `${name}: no bootstrap hook added: spec.serviceName is empty, so members have no DNS names.`,
+      ],
     };
   }
   const addressing = {

@@ -1,9 +1,4 @@
-import type {
-  V1Container,
-  V1PersistentVolumeClaim,
-  V1Service,
-  V1StatefulSet,
-} from '@kubernetes/client-node';
+import type { V1Container, V1PersistentVolumeClaim, V1Service, V1StatefulSet } from '@kubernetes/client-node';
 import type { DatabaseEngine } from '../engines/index.js';
 
 export type Operation = 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';

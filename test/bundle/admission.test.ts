@@ -115,8 +115,16 @@ for (const overlay of OVERLAYS) {
   t.test(`${overlay}: mutating the mutated StatefulSet again changes nothing (no drift)`, async (t) => {
     for (const sts of statefulSets) {
       const mutated = applied(sts, mutateStatefulSet(review(sts), settings, newStatefulSetLookups()).patch);
-      t.same(mutateStatefulSet(review(mutated), settings, newStatefulSetLookups()).patch, [], 'CREATE of the mutated object');
-      t.same(mutateStatefulSet(review(mutated, mutated), settings, newStatefulSetLookups()).patch, [], 'a sync that changes nothing');
+      t.same(
+        mutateStatefulSet(review(mutated), settings, newStatefulSetLookups()).patch,
+        [],
+        'CREATE of the mutated object',
+      );
+      t.same(
+        mutateStatefulSet(review(mutated, mutated), settings, newStatefulSetLookups()).patch,
+        [],
+        'a sync that changes nothing',
+      );
     }
   });
 

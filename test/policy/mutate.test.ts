@@ -58,7 +58,9 @@ t.test('the hook addresses members by their stable DNS names, from serviceName a
 t.test('the hook does not depend on the replica count, so scaling never rolls the pods', async (t) => {
   const hookFor = (replicas: number) => {
     const sts = replicaSet({ replicas });
-    return mongo(applied(sts, mutateStatefulSet(create(sts), defaultSettings(), newStatefulSetLookups()).patch))?.lifecycle;
+    return mongo(
+      applied(sts, mutateStatefulSet(create(sts), defaultSettings(), newStatefulSetLookups()).patch),
+    )?.lifecycle;
   };
   t.same(hookFor(1), hookFor(3));
   t.same(hookFor(3), hookFor(7));
@@ -110,7 +112,10 @@ t.test('claim templates take size and storage class from the configuration', asy
     ...defaultSettings(),
     storage: { size: '20Gi', storageClassName: 'fast-ssd' },
   };
-  const out = applied(replicaSet(), mutateStatefulSet(create(replicaSet()), settings, newStatefulSetLookups()).patch);
+  const out = applied(
+    replicaSet(),
+    mutateStatefulSet(create(replicaSet()), settings, newStatefulSetLookups()).patch,
+  );
   t.same(out.spec?.volumeClaimTemplates?.[0]?.spec, {
     accessModes: ['ReadWriteOnce'],
     resources: { requests: { storage: '20Gi' } },
@@ -140,7 +145,8 @@ t.test('UPDATE: never adds volumeClaimTemplates (immutable) and warns instead', 
   const old = replicaSet();
   const m = mutateStatefulSet(
     { operation: 'UPDATE', namespace: 'grade-submission', object: old, oldObject: old },
-    defaultSettings(), newStatefulSetLookups()
+    defaultSettings(),
+    newStatefulSetLookups(),
   );
   t.notOk(m.patch.some((op) => op.path.startsWith('/spec/volumeClaimTemplates')));
   t.same(m.injected, ['bootstrap-hook']);
@@ -149,14 +155,18 @@ t.test('UPDATE: never adds volumeClaimTemplates (immutable) and warns instead', 
 
 t.test('UPDATE: an apply that dropped the injected claim gets the same claim back, unchanged', async (t) => {
   const manifest = replicaSet();
-  const live = applied(manifest, mutateStatefulSet(create(manifest), defaultSettings(), newStatefulSetLookups()).patch);
+  const live = applied(
+    manifest,
+    mutateStatefulSet(create(manifest), defaultSettings(), newStatefulSetLookups()).patch,
+  );
   // Server-side apply of the original manifest removes fields the manifest does not have.
   const incoming = structuredClone(manifest);
   incoming.metadata!.annotations = { ...live.metadata?.annotations };
   incoming.spec!.template.spec!.containers[0]!.lifecycle = mongo(live)?.lifecycle;
   const m = mutateStatefulSet(
     { operation: 'UPDATE', namespace: 'grade-submission', object: incoming, oldObject: live },
-    defaultSettings(), newStatefulSetLookups()
+    defaultSettings(),
+    newStatefulSetLookups(),
   );
   const out = applied(incoming, m.patch);
   t.same(out.spec?.volumeClaimTemplates, live.spec?.volumeClaimTemplates);
@@ -165,18 +175,26 @@ t.test('UPDATE: an apply that dropped the injected claim gets the same claim bac
 });
 
 t.test('a StatefulSet without --replSet, or not a database, is not mutated', async (t) => {
-  t.same(mutateStatefulSet(create(statefulSet({ replicas: 1 })), defaultSettings(), newStatefulSetLookups()).patch, []);
+  t.same(
+    mutateStatefulSet(create(statefulSet({ replicas: 1 })), defaultSettings(), newStatefulSetLookups()).patch,
+    [],
+  );
   t.same(
     mutateStatefulSet(
       create(statefulSet({ image: 'postgres:16', args: ['--replSet', 'x'] })),
-      defaultSettings(), newStatefulSetLookups()
+      defaultSettings(),
+      newStatefulSetLookups(),
     ).patch,
     [],
   );
 });
 
 t.test('a replica set without serviceName gets storage but no hook, and a warning', async (t) => {
-  const m = mutateStatefulSet(create(replicaSet({ serviceName: '' })), defaultSettings(), newStatefulSetLookups());
+  const m = mutateStatefulSet(
+    create(replicaSet({ serviceName: '' })),
+    defaultSettings(),
+    newStatefulSetLookups(),
+  );
   t.same(m.injected, ['storage']);
   t.match(m.warnings.join('\n'), 'spec.serviceName is empty');
 });
@@ -186,7 +204,8 @@ t.test('DELETE and CONNECT are never mutated', async (t) => {
     t.same(
       mutateStatefulSet(
         { operation, namespace: 'grade-submission', oldObject: replicaSet() },
-        defaultSettings(), newStatefulSetLookups()
+        defaultSettings(),
+        newStatefulSetLookups(),
       ).patch,
       [],
     );
@@ -280,7 +299,8 @@ t.test(
         if (first.patch.length > 0) patched++;
         const second = mutateStatefulSet(
           { ...review, object: once, oldObject: operation === 'UPDATE' ? once : undefined },
-          defaultSettings(), newStatefulSetLookups()
+          defaultSettings(),
+          newStatefulSetLookups(),
         );
         return second.patch.length === 0;
       }),

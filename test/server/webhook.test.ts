@@ -40,7 +40,11 @@ const certificate = await createDevelopmentCertificate(await mkdtemp(join(tmpdir
 const app: FastifyInstance = await buildApp({
   settings: defaultSettings(),
   services,
-  claims: createKubernetesPersistentVolumeClaimDirectory({ timeoutMs: 1000, log: logger, kubeConfig: api.kubeConfig() }),
+  claims: createKubernetesPersistentVolumeClaimDirectory({
+    timeoutMs: 1000,
+    log: logger,
+    kubeConfig: api.kubeConfig(),
+  }),
   bodyLimitBytes: 256 * 1024,
   logger,
   https: { key: certificate.key, cert: certificate.cert },
