@@ -97,6 +97,8 @@ export interface SimulatedCluster {
   background?: boolean;
   /** Record only what the hooks print (long simulations would otherwise fill the file). */
   printsOnly?: boolean;
+  /** Seconds the shells' clock (`new Date()` in the hook's JS) is ahead of the real one. */
+  clockOffsetSeconds?: number;
 }
 
 export interface MemberNaming {

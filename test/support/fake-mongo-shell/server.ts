@@ -408,6 +408,10 @@ export function settle(cluster: SimulatedCluster): void {
     const newest = holders.map((m) => m.config as ReplicaSetConfig).sort((a, b) => b.version - a.version)[0];
     if (!newest) continue;
     deliverByHeartbeat(cluster, newest);
+    // A member removed by a newer config learns it from the heartbeats it still sends (REMOVED).
+    for (const m of holders) {
+      if (m.config && m.config.version < newest.version) m.config = structuredClone(newest);
+    }
     const current = setMembers(cluster, setId);
     const voters = newest.members.filter((m) => m.votes > 0).map((m) => m.host);
     const upVoters = current.filter((m) => voters.includes(m.host));

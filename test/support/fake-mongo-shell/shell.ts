@@ -102,6 +102,8 @@ const intoScript = vm.runInContext('(function (json) { return JSON.parse(json); 
 interface Target {
   host: string;
   direct: boolean;
+  /** The shell's own mongod, reached on 127.0.0.1: no DNS involved. */
+  local?: boolean;
 }
 
 /** Appends an event, unless the cluster keeps only what the hooks print. */
@@ -166,7 +168,8 @@ function runCommand(target: Target, command: unknown): unknown {
       if (!primary) throw networkError('Server selection timed out after 3000 ms');
       host = primary;
     }
-    const failure = connectionFailure(cluster, host);
+    const self = target.local ? cluster.members.find((m) => m.host === host) : undefined;
+    const failure = target.local ? (self?.up ? undefined : 'Connection refused') : connectionFailure(cluster, host);
     if (failure) throw networkError(`connection to ${host} closed: ${failure}`);
     const answer = serverCommand(cluster, host, body);
     record(cluster, {
@@ -232,7 +235,24 @@ function main(): void {
     // Both shells print the connection error and exit 1 before running any script.
     fail(`${(error as Error).name}: ${(error as Error).message}`, 1);
   }
-  const localTarget: Target = { host: local.host, direct: true };
+  const localTarget: Target = { host: local.host, direct: true, local: true };
+  const offsetMs = (withCluster(clusterFile, (cluster) => cluster.clockOffsetSeconds) ?? 0) * 1000;
+  if (offsetMs !== 0) {
+    // The simulation's clock: time has passed for the pods (e.g. past an initiation window).
+    vm.runInContext(
+      `Date = (function (RealDate) {
+        function SimulatedDate() {
+          if (!(this instanceof SimulatedDate)) return RealDate();
+          var args = Array.prototype.slice.call(arguments);
+          return args.length === 0 ? new RealDate(RealDate.now() + ${offsetMs}) : new (Function.prototype.bind.apply(RealDate, [null].concat(args)))();
+        }
+        SimulatedDate.prototype = RealDate.prototype;
+        SimulatedDate.now = function () { return RealDate.now() + ${offsetMs}; };
+        return SimulatedDate;
+      })(Date);`,
+      context,
+    );
+  }
   Object.assign(context, {
     db: database(localTarget, 'test'),
     // A plain function: `new Mongo(x)` returns the object it returns, as the shells' constructors do.
