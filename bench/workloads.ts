@@ -237,7 +237,8 @@ function webManifest(): V1StatefulSet {
 function mutated(sts: V1StatefulSet): V1StatefulSet {
   const { patch } = mutateStatefulSet(
     { operation: 'CREATE', namespace: NAMESPACE, object: sts },
-    defaultSettings(), newStatefulSetLookups()
+    defaultSettings(),
+    newStatefulSetLookups(),
   );
   return jsonpatch.applyPatch(structuredClone(sts), patch as jsonpatch.Operation[], false, false)
     .newDocument as V1StatefulSet;

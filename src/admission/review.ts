@@ -1,11 +1,15 @@
 import {
   claimsToLookUp,
+  clientRoutingNeedsServices,
+  clientRoutingNeedsStatefulSets,
+  clientRoutingWarnings,
   type Decision,
   headlessServiceToLookUp,
   mutateStatefulSet,
   type PersistentVolumeClaimListLookup,
   type PolicySettings,
   type ScaleReview,
+  type ServiceListLookup,
   type ServiceLookup,
   type ServiceReview,
   type StatefulSetListLookup,
@@ -14,6 +18,7 @@ import {
   scaledStatefulSetReview,
   serviceProtectionNeedsStatefulSets,
   statefulSetToLookUpForScale,
+  validateClientRouting,
   validateScale,
   validateServiceChange,
   validateStatefulSet,
@@ -26,6 +31,11 @@ import { isScale, isService, isStatefulSet } from './validators.js';
 /** Answers "what is Service namespace/name?" for the validating review; the cluster edge implements it. */
 export interface ServiceDirectory {
   lookup(namespace: string, name: string): Promise<ServiceLookup>;
+  /**
+   * The Services of a namespace, for the client-routing rule on a StatefulSet review. Optional:
+   * without it, that check is left to the Service's own review.
+   */
+  list?(namespace: string): Promise<ServiceListLookup>;
 }
 
 /**
@@ -135,7 +145,14 @@ export async function validateReview(request: AdmissionRequest, ctx: ReviewConte
   const review = statefulSetReview(request);
   const serviceName = headlessServiceToLookUp(review, ctx.settings);
   const lookup = serviceName ? await ctx.services.lookup(review.namespace, serviceName) : undefined;
-  return decided(request.uid, validateStatefulSet(review, ctx.settings, lookup), lookup ? [lookup] : []);
+  const decision = validateStatefulSet(review, ctx.settings, lookup);
+  const lookups: Array<{ outcome: LookupOutcome }> = lookup ? [lookup] : [];
+  if (decision.allowed && ctx.services.list && clientRoutingNeedsServices(review, ctx.settings)) {
+    const services = await ctx.services.list(review.namespace);
+    lookups.push(services);
+    decision.warnings.push(...clientRoutingWarnings(review, ctx.settings, services));
+  }
+  return decided(request.uid, decision, lookups);
 }
 
 const unconfigured = { outcome: 'unavailable', reason: 'StatefulSet look-ups are not configured' } as const;
@@ -195,15 +212,29 @@ async function validateServiceReview(request: AdmissionRequest, ctx: ReviewConte
     object,
     oldObject,
   };
-  if (!serviceProtectionNeedsStatefulSets(review, ctx.settings)) {
-    return decided(request.uid, validateServiceChange(review, ctx.settings), []);
-  }
+  const needed =
+    serviceProtectionNeedsStatefulSets(review, ctx.settings) ||
+    clientRoutingNeedsStatefulSets(review, ctx.settings);
+  if (!needed) return decided(request.uid, validateServiceChange(review, ctx.settings), []);
+  // One LIST serves both rules.
   const statefulSets: StatefulSetListLookup = ctx.statefulSets
     ? await ctx.statefulSets.list(review.namespace)
     : unconfigured;
-  const decision = validateServiceChange(review, ctx.settings, statefulSets);
+  const protection = validateServiceChange(review, ctx.settings, statefulSets);
+  const routing = validateClientRouting(review, ctx.settings, statefulSets);
   // A LIST has no not-found: an empty namespace is a successful look-up.
-  return decided(request.uid, decision, [statefulSets]);
+  return decided(request.uid, combined(protection, routing), [statefulSets]);
+}
+
+/** Two decisions about one object: denied when either denies, every warning kept. */
+function combined(a: Decision, b: Decision): Decision {
+  const denied = [a, b].filter((d) => !d.allowed);
+  return {
+    allowed: denied.length === 0,
+    violations: [...a.violations, ...b.violations],
+    warnings: [...a.warnings, ...b.warnings],
+    message: denied.map((d) => d.message).join('\n'),
+  };
 }
 
 const unconfiguredClaims = {

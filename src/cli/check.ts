@@ -3,6 +3,8 @@ import jsonpatch from 'fast-json-patch';
 import type { ServiceDirectory } from '../admission/review.js';
 import { isStatefulSet } from '../admission/validators.js';
 import {
+  clientRoutingNeedsServices,
+  clientRoutingWarnings,
   detectDatabase,
   headlessServiceToLookUp,
   type JsonPatchOperation,
@@ -89,6 +91,10 @@ export async function checkStatefulSet(
   const serviceName = headlessServiceToLookUp(validated, settings);
   const lookup = serviceName ? await services.lookup(namespace, serviceName) : undefined;
   const decision = validateStatefulSet(validated, settings, lookup);
+  // The client-routing rule: Services of the input (or the cluster) that balance over its pods.
+  if (services.list && clientRoutingNeedsServices(validated, settings)) {
+    decision.warnings.push(...clientRoutingWarnings(validated, settings, await services.list(namespace)));
+  }
 
   return {
     kind: 'StatefulSet',

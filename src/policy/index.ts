@@ -1,4 +1,13 @@
 /** The pure policy: review in, decision and patch out. No I/O, no clock. */
+export {
+  CLIENT_ROUTING_ANNOTATION,
+  clientRoutingNeedsServices,
+  clientRoutingNeedsStatefulSets,
+  clientRoutingWarnings,
+  SEED_ONLY,
+  type ServiceListLookup,
+  validateClientRouting,
+} from './client-routing.js';
 export { describe, desiredReplicas, detectDatabase } from './detect.js';
 export { claimsToLookUp, INJECTED_ANNOTATION, mutateStatefulSet, RESET_ANNOTATION } from './mutate.js';
 export {

@@ -304,7 +304,7 @@ function storagePatch(
 export function claimsToLookUp(review: StatefulSetReview): string | undefined {
   if (review.operation !== 'CREATE' || !review.object?.spec?.serviceName) return undefined;
   const target = detectDatabase(review.object);
-  if (!target || !target.engine.replicaSetName(target.container)) return undefined;
+  if (!target?.engine.replicaSetName(target.container)) return undefined;
   const existing = target.container.lifecycle?.postStart;
   if (existing && !target.engine.isBootstrapHook(existing)) return undefined;
   return review.namespace;

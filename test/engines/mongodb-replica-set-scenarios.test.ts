@@ -50,7 +50,10 @@ const scenarios: Scenario[] = [
     async events(sim, t) {
       await sim.start([0, 1, 2]);
       sim.settle();
-      t.same(sim.configHosts(), [0, 1, 2].map((i) => memberHost(i)));
+      t.same(
+        sim.configHosts(),
+        [0, 1, 2].map((i) => memberHost(i)),
+      );
       t.equal(sim.writeMany('fresh'), true);
     },
   },
@@ -62,7 +65,10 @@ const scenarios: Scenario[] = [
     async events(sim, t) {
       await sim.start([0, 1, 2]);
       sim.settle();
-      t.same([...sim.configHosts()].sort(), [0, 1, 2].map((i) => memberHost(i)));
+      t.same(
+        [...sim.configHosts()].sort(),
+        [0, 1, 2].map((i) => memberHost(i)),
+      );
       t.equal(sim.writeMany('fresh'), true);
     },
   },
@@ -74,7 +80,10 @@ const scenarios: Scenario[] = [
     async events(sim, t, version) {
       await sim.start([0, 1, 2], { dnsLag: 4 });
       sim.settle();
-      t.same([...sim.configHosts()].sort(), [0, 1, 2].map((i) => memberHost(i)));
+      t.same(
+        [...sim.configHosts()].sort(),
+        [0, 1, 2].map((i) => memberHost(i)),
+      );
       if (version === 'v3') {
         t.ok(
           sim.printed('mongodb-0').some((l) => l.includes('DNS does not list this pod')),
@@ -113,7 +122,10 @@ const scenarios: Scenario[] = [
       t.equal(sim.write('while-0-is-down'), true, 'two of three members still acknowledge');
       await sim.start([0]);
       sim.settle();
-      t.same(sim.configHosts(), [0, 1, 2].map((i) => memberHost(i)));
+      t.same(
+        sim.configHosts(),
+        [0, 1, 2].map((i) => memberHost(i)),
+      );
     },
   },
   {
@@ -185,7 +197,10 @@ const scenarios: Scenario[] = [
       sim.loseVolume(1);
       await sim.start([1]);
       sim.settle();
-      t.same(sim.configHosts(), [0, 1, 2].map((i) => memberHost(i)));
+      t.same(
+        sim.configHosts(),
+        [0, 1, 2].map((i) => memberHost(i)),
+      );
       t.same(sim.cluster().members[1]?.data, sim.cluster().members[0]?.data, 'it synced the data back');
     },
   },
@@ -195,16 +210,25 @@ const scenarios: Scenario[] = [
     v2: 'same',
     async events(sim, t) {
       await sim.scale(5);
-      t.same(sim.configHosts(), range(0, 5).map((i) => memberHost(i)));
+      t.same(
+        sim.configHosts(),
+        range(0, 5).map((i) => memberHost(i)),
+      );
       sim.writeMany('at-5');
       await sim.scale(3);
       t.equal(sim.write('at-3-before-removal'), true, '3 of 5 voters are a majority');
       sim.removeMember(4);
       sim.removeMember(3);
-      t.same(sim.configHosts(), range(0, 3).map((i) => memberHost(i)));
+      t.same(
+        sim.configHosts(),
+        range(0, 3).map((i) => memberHost(i)),
+      );
       sim.writeMany('at-3');
       await sim.scale(5);
-      t.same([...sim.configHosts()].sort(), range(0, 5).map((i) => memberHost(i)));
+      t.same(
+        [...sim.configHosts()].sort(),
+        range(0, 5).map((i) => memberHost(i)),
+      );
       sim.writeMany('back-at-5');
     },
   },
@@ -256,7 +280,10 @@ const scenarios: Scenario[] = [
       await sim.start([0, 1, 2]);
       sim.settle();
       t.equal(sim.replicaSets().length, 1, 'the reset initiated one new set');
-      t.same(sim.configHosts(), [0, 1, 2].map((i) => memberHost(i)));
+      t.same(
+        sim.configHosts(),
+        [0, 1, 2].map((i) => memberHost(i)),
+      );
       sim.writeMany('after-reset');
     },
   },
@@ -264,7 +291,11 @@ const scenarios: Scenario[] = [
 
 /** The two properties every run must keep, and a primary that serves all members. */
 function holds(t: Test, sim: ReplicaSetSimulation): void {
-  t.equal(sim.replicaSets().length, 1, `one replica set rs0 on the volumes (${sim.replicaSets().join(', ')})`);
+  t.equal(
+    sim.replicaSets().length,
+    1,
+    `one replica set rs0 on the volumes (${sim.replicaSets().join(', ')})`,
+  );
   t.equal(sim.primaries().length, 1, 'one primary');
   t.same(sim.missingWrites(), [], 'every acknowledged write is on the primary');
 }
@@ -372,7 +403,9 @@ t.test(
             sim.write('final');
             const missing = sim.missingWrites();
             if (sim.primaries().length !== 1 || missing.length > 0) {
-              throw new Error(`primaries ${sim.primaries().join(', ')}; missing writes ${missing.join(', ')}`);
+              throw new Error(
+                `primaries ${sim.primaries().join(', ')}; missing writes ${missing.join(', ')}`,
+              );
             }
             return true;
           } finally {

@@ -5,8 +5,8 @@ import { KubeConfig, type V1Scale, type V1Service } from '@kubernetes/client-nod
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import type { AdmissionRequest, AdmissionReview } from '../../src/admission/types.js';
-import { createKubernetesServiceDirectory } from '../../src/cluster/services.js';
 import { createKubernetesPersistentVolumeClaimDirectory } from '../../src/cluster/persistentvolumeclaims.js';
+import { createKubernetesServiceDirectory } from '../../src/cluster/services.js';
 import { createKubernetesStatefulSetDirectory } from '../../src/cluster/statefulsets.js';
 import type { PolicySettings } from '../../src/policy/index.js';
 import { type AppOptions, buildApp } from '../../src/server/app.js';

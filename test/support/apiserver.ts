@@ -146,6 +146,15 @@ export class LocalApiServer {
         items: [...this.services.values()],
       });
     }
+    const serviceList = url.pathname.match(/^\/api\/v1\/namespaces\/([^/]+)\/services$/);
+    if (serviceList) {
+      return this.json(res, 200, {
+        apiVersion: 'v1',
+        kind: 'ServiceList',
+        metadata: { resourceVersion: String(this.resourceVersion) },
+        items: [...this.services.values()].filter((s) => s.metadata?.namespace === serviceList[1]),
+      });
+    }
     const statefulSet = url.pathname.match(/^\/apis\/apps\/v1\/namespaces\/([^/]+)\/statefulsets\/([^/]+)$/);
     if (statefulSet) {
       const found = this.statefulSets.get(`${statefulSet[1]}/${statefulSet[2]}`);

@@ -169,7 +169,11 @@ function runCommand(target: Target, command: unknown): unknown {
       host = primary;
     }
     const self = target.local ? cluster.members.find((m) => m.host === host) : undefined;
-    const failure = target.local ? (self?.up ? undefined : 'Connection refused') : connectionFailure(cluster, host);
+    const failure = target.local
+      ? self?.up
+        ? undefined
+        : 'Connection refused'
+      : connectionFailure(cluster, host);
     if (failure) throw networkError(`connection to ${host} closed: ${failure}`);
     const answer = serverCommand(cluster, host, body);
     record(cluster, {
