@@ -83,7 +83,8 @@ for (const overlay of OVERLAYS) {
       t.ok(postStart && target.engine.isBootstrapHook(postStart), 'the bootstrap postStart hook');
       const script = postStart?.exec?.command?.[2] ?? '';
       t.match(script, "RS='rs0'");
-      t.match(script, `SUFFIX='mongodb-headless.${sts.metadata.namespace}.svc.cluster.local:27017'`);
+      t.match(script, `SERVICE='mongodb-headless.${sts.metadata.namespace}.svc.cluster.local'`);
+      t.match(script, 'PORT=27017');
 
       const dataMount = container.volumeMounts?.find((m) => m.mountPath === '/data/db');
       const claim = mutated.spec?.volumeClaimTemplates?.find((c) => c.metadata?.name === dataMount?.name);

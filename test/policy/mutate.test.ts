@@ -50,7 +50,7 @@ t.test('the hook addresses members by their stable DNS names, from serviceName a
   const sts = replicaSet({ args: ['--replSet', 'grades', '--port', '27018'], serviceName: 'db-members' });
   const out = applied(sts, mutateStatefulSet(create(sts, 'team-a'), settings, newStatefulSetLookups()).patch);
   const script = mongo(out)?.lifecycle?.postStart?.exec?.command?.[2] ?? '';
-  t.match(script, "SUFFIX='db-members.team-a.svc.corp.internal:27018'");
+  t.match(script, "SERVICE='db-members.team-a.svc.corp.internal'");
   t.match(script, "RS='grades'");
   t.match(script, 'PORT=27018');
 });
