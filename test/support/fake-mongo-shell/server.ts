@@ -239,7 +239,8 @@ function deliverByHeartbeat(cluster: SimulatedCluster, config: ReplicaSetConfig)
   for (const m of cluster.members) {
     // A member of another set of the same name (a fork) refuses heartbeats with a different replicaSetId.
     const foreign = m.config !== null && setIdOf(m.config) !== setIdOf(config);
-    if (m.up && !foreign && m.replSetName === config._id && isInConfig(config, m.host)) {
+    // Peers reach it by its DNS name, so a member whose record lags gets it later.
+    if (m.up && inDns(m) && !foreign && m.replSetName === config._id && isInConfig(config, m.host)) {
       if (m.config && m.config.version > config.version) continue;
       m.config = structuredClone(config);
       m.startingUp = 0;
@@ -382,11 +383,11 @@ export function serverCommand(
   }
 }
 
-/** The members that hold `config`'s set and are listed in it: one replica set of a possible fork. */
+/** The members of one replica set (of a possible fork) that its peers can reach by name. */
 function setMembers(cluster: SimulatedCluster, setId: string | undefined): SimulatedMember[] {
   return cluster.members.filter((m) => {
     const c = loadedConfig(m);
-    return m.up && c !== null && setIdOf(c) === setId && isInConfig(c, m.host);
+    return m.up && inDns(m) && c !== null && setIdOf(c) === setId && isInConfig(c, m.host);
   });
 }
 

@@ -213,7 +213,8 @@ export class ReplicaSetSimulation {
         const voters = primary.config.members.filter((m) => m.votes > 0);
         const upVoters = voters.filter((v) => {
           const m = member(c, v.host);
-          return m?.up && m.config?.settings?.replicaSetId === primary.config?.settings?.replicaSetId;
+          const sameSet = m?.config?.settings?.replicaSetId === primary.config?.settings?.replicaSetId;
+          return m?.up === true && inDns(m) && sameSet;
         });
         if (upVoters.length <= voters.length / 2) return false;
         primary.data.push(label);
