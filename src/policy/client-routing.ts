@@ -130,12 +130,22 @@ export function validateClientRouting(
 
 /**
  * True when a StatefulSet review needs the Services of its namespace for the client-routing rule:
- * a replicated MongoDB being created or updated (a Service may already balance over its pods).
+ * a replicated MongoDB being created, scaled above one member, or given new pod labels (a Service
+ * may already balance over its pods).
  */
 export function clientRoutingNeedsServices(review: StatefulSetReview, settings: PolicySettings): boolean {
-  if (settings.rules['client-routing'] === 'off') return false;
-  if (review.operation !== 'CREATE' && review.operation !== 'UPDATE') return false;
-  return review.object !== undefined && replicatedDatabase(review.object) !== undefined;
+  if (settings.rules['client-routing'] === 'off' || !review.object) return false;
+  if (replicatedDatabase(review.object) === undefined) return false;
+  if (review.operation === 'CREATE') return true;
+  // An UPDATE only when it makes the set replicated or relabels its pods: routine updates list nothing.
+  if (review.operation !== 'UPDATE' || !review.oldObject) return false;
+  return (
+    replicatedDatabase(review.oldObject) === undefined ||
+    !isDeepStrictEqual(
+      review.oldObject.spec?.template?.metadata?.labels,
+      review.object.spec?.template?.metadata?.labels,
+    )
+  );
 }
 
 /**
