@@ -138,5 +138,6 @@ export async function startHttpsReference(api: LocalApiServer, env: NodeJS.Proce
  * StatefulSets of one namespace. Never a cluster-wide LIST and never a WATCH (those fill a cache).
  */
 export const isLiveLookup = (request: string) =>
-  /^GET \/api\/v1\/namespaces\/[^/]+\/services\/[^/?]+$/.test(request) ||
+  /^GET \/api\/v1\/namespaces\/[^/]+\/services(\/[^/?]+)?$/.test(request) ||
+  /^GET \/api\/v1\/namespaces\/[^/]+\/persistentvolumeclaims$/.test(request) ||
   /^GET \/apis\/apps\/v1\/namespaces\/[^/]+\/statefulsets(\/[^/?]+)?$/.test(request);
