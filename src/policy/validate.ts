@@ -83,7 +83,7 @@ function headlessServiceViolation(
   namespace: string,
   lookup: ServiceLookup | undefined,
   settings: PolicySettings,
-): { violation?: Violation; mode?: RuleMode; unverifiable?: string } {
+): { violation?: Violation; mode?: RuleMode; unverifiable?: string; advice?: string } {
   const serviceName = statefulSet.spec?.serviceName;
   const stsName = statefulSet.metadata?.name ?? 'database';
   if (!serviceName) {
@@ -100,7 +100,13 @@ function headlessServiceViolation(
   switch (outcome.outcome) {
     case 'found': {
       const clusterIP = outcome.service.spec?.clusterIP;
-      if (clusterIP === 'None') return {};
+      if (clusterIP === 'None') {
+        if (outcome.service.spec?.publishNotReadyAddresses) return {};
+        // The bootstrap counts members by the Service's DNS records; a not-ready pod would have none.
+        return {
+          advice: `Service "${serviceName}" does not set publishNotReadyAddresses: true, so members that are not Ready have no DNS record: they cannot find each other while starting, and the bootstrap hook never initiates the replica set. Add it (it can change in place).`,
+        };
+      }
       const yaml = headlessServiceYaml(statefulSet, target, serviceName, namespace);
       // A manifest without clusterIP only needs the field; a live Service's clusterIP is immutable.
       const fix = clusterIP
@@ -265,6 +271,7 @@ export function validateStatefulSet(
         });
       }
       if (result.unverifiable) warnings.push(`${name}: ${result.unverifiable}`);
+      if (result.advice) warnings.push(`${name}: ${result.advice}`);
     }
   }
 
