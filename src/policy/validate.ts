@@ -104,7 +104,8 @@ function headlessServiceViolation(
         if (outcome.service.spec?.publishNotReadyAddresses) return {};
         // The bootstrap counts members by the Service's DNS records; a not-ready pod would have none.
         return {
-          advice: `Service "${serviceName}" does not set publishNotReadyAddresses: true, so members that are not Ready have no DNS record: they cannot find each other while starting, and the bootstrap hook never initiates the replica set. Add it (it can change in place).`,
+          // Within 256 characters with the StatefulSet's name in front (see validate.test.ts).
+          advice: `Service "${serviceName}" does not set publishNotReadyAddresses: true: members not yet Ready have no DNS record, so they cannot find each other and the set is never initiated. Add it (in place).`,
         };
       }
       const yaml = headlessServiceYaml(statefulSet, target, serviceName, namespace);
