@@ -1,14 +1,17 @@
 /** The client-routing rule: a Service that load-balances over a replica set's members sends clients to SECONDARYs. */
-import type { V1Service } from '@kubernetes/client-node';
+
+import type { V1Service, V1StatefulSet } from '@kubernetes/client-node';
 import t from 'tap';
 import { type StatefulSetDirectory, validateReview } from '../../src/admission/review.js';
 import {
   CLIENT_ROUTING_ANNOTATION,
   clientRoutingWarnings,
+  type ExceptionList,
   type PolicySettings,
   validateClientRouting,
 } from '../../src/policy/index.js';
 import { admissionReview, defaultSettings, replicaSet, service, statefulSet } from '../support/fixtures.js';
+import { configMapsOf, fixture } from '../support/manifests.js';
 
 const settings = defaultSettings();
 const clusterIp = (
@@ -19,6 +22,7 @@ const clusterIp = (
   s.spec!.selector = selector;
   return s;
 };
+const templateLabels = (sts: V1StatefulSet) => sts.spec?.template.metadata?.labels ?? {};
 const created = (object: V1Service, s: PolicySettings = settings, statefulSets = [replicaSet()]) =>
   validateClientRouting(
     { operation: 'CREATE', namespace: 'grade-submission', name: object.metadata?.name ?? '', object },
@@ -134,3 +138,58 @@ t.test('the webhook: a StatefulSet CREATE warns when the Service directory can l
   t.equal(result.response.allowed, true);
   t.equal(result.response.warnings?.filter((w) => w.includes('[client-routing]')).length, 1);
 });
+
+t.test(
+  'the replica set is recognised in every form sts-guard reads: a shell wrapper, a config file in a ConfigMap',
+  async (t) => {
+    const wrapped = fixture('shell-wrapped-mongod.yaml').statefulSet;
+    t.match(
+      created(clusterIp(), settings, [wrapped]).warnings,
+      [/replicaSet=rs0/],
+      'exec mongod --replSet rs0',
+    );
+
+    const file = fixture('mongod-config-file.yaml');
+    const sts = file.statefulSet;
+    const review = { operation: 'CREATE' as const, namespace: 'grade-submission', object: sts };
+    const services = { outcome: 'found' as const, services: [clusterIp('mongodb', templateLabels(sts))] };
+    t.same(
+      clientRoutingWarnings(review, settings, services),
+      [],
+      'without its ConfigMap, whether it is a replica set cannot be told: no warning on a guess',
+    );
+    const [warning] = clientRoutingWarnings(review, settings, services, { configMaps: configMapsOf(file) });
+    t.match(warning, 'replicaSet=rs0', 'replication.replSetName from the file');
+    t.match(warning, ':27018', "the members' port is net.port from the file");
+  },
+);
+
+t.test(
+  'a platform exception for client-routing silences the warning for the StatefulSets it matches',
+  async (t) => {
+    const exceptions: ExceptionList = {
+      exceptions: [
+        {
+          name: 'reporting-lb',
+          reason: 'read-only reporting tool with readPreference=secondaryPreferred',
+          rules: ['client-routing'],
+          match: { names: ['mongodb'] },
+        },
+      ],
+    };
+    const object = clusterIp();
+    const decision = validateClientRouting(
+      { operation: 'CREATE', namespace: 'grade-submission', name: 'mongodb', object },
+      settings,
+      { outcome: 'found', statefulSets: [replicaSet()] },
+      { exceptions },
+    );
+    t.same(decision.warnings, []);
+    t.same(decision.exemptions, [{ exception: 'reporting-lb', rule: 'client-routing' }]);
+    t.same(decision.auditAnnotations, { exception: 'reporting-lb:client-routing' });
+    const review = { operation: 'CREATE' as const, namespace: 'grade-submission', object: replicaSet() };
+    const services = { outcome: 'found' as const, services: [object] };
+    t.equal(clientRoutingWarnings(review, settings, services).length, 1, 'without the exception: warned');
+    t.same(clientRoutingWarnings(review, settings, services, { exceptions }), [], 'with it: silent');
+  },
+);
