@@ -4,6 +4,7 @@ import { mutateStatefulSet } from '../src/policy/index.js';
 import {
   admissionReview,
   defaultSettings,
+  newStatefulSetLookups,
   replicaSet,
   service,
   statefulSet,
@@ -237,6 +238,7 @@ function mutated(sts: V1StatefulSet): V1StatefulSet {
   const { patch } = mutateStatefulSet(
     { operation: 'CREATE', namespace: NAMESPACE, object: sts },
     defaultSettings(),
+    newStatefulSetLookups(),
   );
   return jsonpatch.applyPatch(structuredClone(sts), patch as jsonpatch.Operation[], false, false)
     .newDocument as V1StatefulSet;

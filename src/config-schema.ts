@@ -25,6 +25,8 @@ export const configSchema = {
     RULE_REPLICA_SET: { type: 'string', enum: ['enforce', 'warn', 'off'], default: 'enforce' },
     RULE_HEADLESS_SERVICE: { type: 'string', enum: ['enforce', 'warn', 'off'], default: 'enforce' },
     RULE_SERVICE_PROTECTION: { type: 'string', enum: ['enforce', 'warn', 'off'], default: 'enforce' },
+    RULE_CLIENT_ROUTING: { type: 'string', enum: ['enforce', 'warn', 'off'], default: 'warn' },
+    INITIATION_WINDOW_MINUTES: { type: 'integer', minimum: 1, maximum: 1440, default: 30 },
     LOOKUP_FAILURE_MODE: { type: 'string', enum: ['deny', 'warn'], default: 'deny' },
     LOOKUP_TIMEOUT_MS: { type: 'integer', minimum: 50, maximum: 10000, default: 1500 },
     SERVICE_CACHE: { type: 'string', enum: ['on', 'off'], default: 'on' },

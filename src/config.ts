@@ -18,6 +18,8 @@ interface Env {
   RULE_REPLICA_SET: RuleMode;
   RULE_HEADLESS_SERVICE: RuleMode;
   RULE_SERVICE_PROTECTION: RuleMode;
+  RULE_CLIENT_ROUTING: RuleMode;
+  INITIATION_WINDOW_MINUTES: number;
   LOOKUP_FAILURE_MODE: 'deny' | 'warn';
   LOOKUP_TIMEOUT_MS: number;
   SERVICE_CACHE: 'on' | 'off';
@@ -83,10 +85,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         'replica-set': e.RULE_REPLICA_SET,
         'headless-service': e.RULE_HEADLESS_SERVICE,
         'service-protection': e.RULE_SERVICE_PROTECTION,
+        'client-routing': e.RULE_CLIENT_ROUTING,
       },
       lookupFailureMode: e.LOOKUP_FAILURE_MODE,
       clusterDomain: e.CLUSTER_DOMAIN,
       storage: { size: e.STORAGE_SIZE, storageClassName: optional(e.STORAGE_CLASS) },
+      initiationWindowSeconds: e.INITIATION_WINDOW_MINUTES * 60,
       otherControllerOwners: e.OTHER_CONTROLLER_OWNERS,
     },
     exceptionsFile: optional(e.EXCEPTIONS_FILE),

@@ -1,26 +1,33 @@
 import t from 'tap';
 import { loadConfig } from '../src/config.js';
 
-t.test('defaults: HTTPS on 8443, every rule enforced, fail closed, 1Gi volumes', async (t) => {
-  const config = loadConfig({});
-  t.equal(config.port, 8443);
-  t.same(config.policy.rules, {
-    'replica-set': 'enforce',
-    'headless-service': 'enforce',
-    'service-protection': 'enforce',
-  });
-  t.equal(config.policy.lookupFailureMode, 'deny');
-  t.equal(config.policy.clusterDomain, 'cluster.local');
-  t.same(config.policy.storage, { size: '1Gi', storageClassName: undefined });
-  t.equal(config.lookup.timeoutMs, 1500);
-  t.equal(config.tls.certFile, undefined, 'no certificate configured means a development certificate');
-});
+t.test(
+  'defaults: HTTPS on 8443, every rule enforced but client-routing (warn), fail closed, 1Gi volumes',
+  async (t) => {
+    const config = loadConfig({});
+    t.equal(config.port, 8443);
+    t.same(config.policy.rules, {
+      'replica-set': 'enforce',
+      'headless-service': 'enforce',
+      'service-protection': 'enforce',
+      'client-routing': 'warn',
+    });
+    t.equal(config.policy.initiationWindowSeconds, 30 * 60);
+    t.equal(config.policy.lookupFailureMode, 'deny');
+    t.equal(config.policy.clusterDomain, 'cluster.local');
+    t.same(config.policy.storage, { size: '1Gi', storageClassName: undefined });
+    t.equal(config.lookup.timeoutMs, 1500);
+    t.equal(config.tls.certFile, undefined, 'no certificate configured means a development certificate');
+  },
+);
 
 t.test('reads every setting from the environment', async (t) => {
   const config = loadConfig({
     PORT: '9443',
     RULE_REPLICA_SET: 'warn',
     RULE_HEADLESS_SERVICE: 'off',
+    RULE_CLIENT_ROUTING: 'enforce',
+    INITIATION_WINDOW_MINUTES: '120',
     LOOKUP_FAILURE_MODE: 'warn',
     LOOKUP_TIMEOUT_MS: '800',
     CLUSTER_DOMAIN: 'corp.internal',
@@ -33,6 +40,8 @@ t.test('reads every setting from the environment', async (t) => {
   t.equal(config.port, 9443);
   t.equal(config.policy.rules['replica-set'], 'warn');
   t.equal(config.policy.rules['headless-service'], 'off');
+  t.equal(config.policy.rules['client-routing'], 'enforce');
+  t.equal(config.policy.initiationWindowSeconds, 7200);
   t.equal(config.policy.lookupFailureMode, 'warn');
   t.equal(config.lookup.timeoutMs, 800);
   t.equal(config.lookup.cache, false);
@@ -45,6 +54,7 @@ t.test('a bad value is a clear error naming the variable', async (t) => {
   t.throws(() => loadConfig({ RULE_REPLICA_SET: 'deny' }), /RULE_REPLICA_SET/);
   t.throws(() => loadConfig({ PORT: 'https' }), /PORT/);
   t.throws(() => loadConfig({ STORAGE_SIZE: 'ten gigs' }), /STORAGE_SIZE/);
+  t.throws(() => loadConfig({ INITIATION_WINDOW_MINUTES: '0' }), /INITIATION_WINDOW_MINUTES/);
   t.throws(
     () => loadConfig({ TLS_CERT_FILE: '/tls.crt' }),
     /TLS_CERT_FILE and TLS_KEY_FILE must be set together/,

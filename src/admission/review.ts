@@ -1,14 +1,20 @@
 import {
   type ConfigMapLookup,
   type ConfigMaps,
+  claimsToLookUp,
+  clientRoutingNeedsServices,
+  clientRoutingNeedsStatefulSets,
+  clientRoutingWarnings,
   configMapsToLookUp,
   type Decision,
   type ExceptionList,
   type Exemption,
   headlessServiceToLookUp,
   mutateStatefulSet,
+  type PersistentVolumeClaimListLookup,
   type PolicySettings,
   type ScaleReview,
+  type ServiceListLookup,
   type ServiceLookup,
   type ServiceReview,
   type StatefulSetListLookup,
@@ -17,6 +23,7 @@ import {
   scaledStatefulSetReview,
   serviceProtectionNeedsStatefulSets,
   statefulSetToLookUpForScale,
+  validateClientRouting,
   validateScale,
   validateServiceChange,
   validateStatefulSet,
@@ -29,6 +36,11 @@ import { isScale, isService, isStatefulSet } from './validators.js';
 /** Answers "what is Service namespace/name?" for the validating review; the cluster edge implements it. */
 export interface ServiceDirectory {
   lookup(namespace: string, name: string): Promise<ServiceLookup>;
+  /**
+   * The Services of a namespace, for the client-routing rule on a StatefulSet review. Optional:
+   * without it, that check is left to the Service's own review.
+   */
+  list?(namespace: string): Promise<ServiceListLookup>;
 }
 
 /**
@@ -50,6 +62,15 @@ export interface ExceptionSource {
   current(): ExceptionList;
 }
 
+/**
+ * Lists the PersistentVolumeClaims of a namespace for the mutating review of a StatefulSet CREATE:
+ * claims named `<template>-<statefulset>-<ordinal>` mean an earlier StatefulSet of that name left
+ * data behind, so the new one gets no initiation window. The cluster edge implements it.
+ */
+export interface PersistentVolumeClaimDirectory {
+  list(namespace: string): Promise<PersistentVolumeClaimListLookup>;
+}
+
 export interface ReviewContext {
   settings: PolicySettings;
   services: ServiceDirectory;
@@ -58,6 +79,10 @@ export interface ReviewContext {
   /** Without it, a server whose config file is in a ConfigMap falls under lookupFailureMode. */
   configMaps?: ConfigMapDirectory | undefined;
   exceptions?: ExceptionSource | undefined;
+  /** Without it, a CREATE's claim look-up falls under lookupFailureMode. */
+  claims?: PersistentVolumeClaimDirectory | undefined;
+  /** Milliseconds since the epoch; Date.now unless a test fixes it. */
+  clock?: (() => number) | undefined;
 }
 
 export type LookupOutcome = ServiceLookup['outcome'];
@@ -146,11 +171,15 @@ export async function validateReview(request: AdmissionRequest, ctx: ReviewConte
     configMapNames.length > 0
       ? await Promise.all([serviceLookup(), readConfigMaps(review, ctx, configMapNames)])
       : [await serviceLookup(), NO_CONFIG_MAPS];
-  const decision = validateStatefulSet(review, ctx.settings, lookup, {
-    configMaps: configMaps.read,
-    exceptions: ctx.exceptions?.current(),
-  });
-  return decided(request.uid, decision, [...(lookup ? [lookup] : []), ...configMaps.lookups]);
+  const context = { configMaps: configMaps.read, exceptions: ctx.exceptions?.current() };
+  const decision = validateStatefulSet(review, ctx.settings, lookup, context);
+  const lookups: Array<{ outcome: LookupOutcome }> = [...(lookup ? [lookup] : []), ...configMaps.lookups];
+  if (decision.allowed && ctx.services.list && clientRoutingNeedsServices(review, ctx.settings, context)) {
+    const services = await ctx.services.list(review.namespace);
+    lookups.push(services);
+    decision.warnings.push(...clientRoutingWarnings(review, ctx.settings, services, context));
+  }
+  return decided(request.uid, decision, lookups);
 }
 
 const unconfigured = { outcome: 'unavailable', reason: 'StatefulSet look-ups are not configured' } as const;
@@ -247,41 +276,96 @@ async function validateServiceReview(request: AdmissionRequest, ctx: ReviewConte
     object,
     oldObject,
   };
-  if (!serviceProtectionNeedsStatefulSets(review, ctx.settings)) {
-    return decided(request.uid, validateServiceChange(review, ctx.settings), []);
-  }
+  const needed =
+    serviceProtectionNeedsStatefulSets(review, ctx.settings) ||
+    clientRoutingNeedsStatefulSets(review, ctx.settings);
+  if (!needed) return decided(request.uid, validateServiceChange(review, ctx.settings), []);
+  // One LIST serves both rules.
   const statefulSets: StatefulSetListLookup = ctx.statefulSets
     ? await ctx.statefulSets.list(review.namespace)
     : unconfigured;
-  const decision = validateServiceChange(review, ctx.settings, statefulSets, {
-    exceptions: ctx.exceptions?.current(),
-  });
+  const context = { exceptions: ctx.exceptions?.current() };
+  const protection = validateServiceChange(review, ctx.settings, statefulSets, context);
+  const routing = validateClientRouting(review, ctx.settings, statefulSets, context);
   // A LIST has no not-found: an empty namespace is a successful look-up.
-  return decided(request.uid, decision, [statefulSets]);
+  return decided(request.uid, combined(protection, routing), [statefulSets]);
 }
+
+/** Two decisions about one object: denied when either denies, every warning, waiver and annotation kept. */
+function combined(a: Decision, b: Decision): Decision {
+  const denied = [a, b].filter((d) => !d.allowed);
+  const exemptions = [...(a.exemptions ?? []), ...(b.exemptions ?? [])];
+  const annotations = { ...a.auditAnnotations, ...b.auditAnnotations };
+  if (a.auditAnnotations?.exception && b.auditAnnotations?.exception) {
+    annotations.exception = `${a.auditAnnotations.exception},${b.auditAnnotations.exception}`;
+  }
+  return {
+    allowed: denied.length === 0,
+    violations: [...a.violations, ...b.violations],
+    warnings: [...a.warnings, ...b.warnings],
+    message: denied.map((d) => d.message).join('\n'),
+    ...(exemptions.length > 0 ? { exemptions } : {}),
+    ...(Object.keys(annotations).length > 0 ? { auditAnnotations: annotations } : {}),
+  };
+}
+
+const unconfiguredClaims = {
+  outcome: 'unavailable',
+  reason: 'PersistentVolumeClaim look-ups are not configured',
+} as const;
+
+type MutationContext = Pick<ReviewContext, 'settings' | 'configMaps' | 'claims' | 'clock'>;
 
 /**
  * POST /mutate: the policy's patch, base64-encoded as admission.k8s.io/v1 wants it. It waits only
- * for a server started with a config file in a ConfigMap, which is read first.
+ * for the look-ups the policy asks for: the ConfigMap of a server started with a config file,
+ * then, at the CREATE of a StatefulSet that gets the bootstrap hook, the namespace's claims.
  */
 export function mutateReview(
   request: AdmissionRequest,
-  ctx: Pick<ReviewContext, 'settings' | 'configMaps'>,
+  ctx: MutationContext,
 ): ReviewResult | Promise<ReviewResult> {
   if (!isStatefulSetResource(request)) return skipped(request.uid);
   const review = statefulSetReview(request);
   const names = configMapsToLookUp(review, ctx.settings);
-  if (names.length === 0) return mutated(request.uid, review, ctx.settings, NO_CONFIG_MAPS);
-  return readConfigMaps(review, ctx, names).then((read) => mutated(request.uid, review, ctx.settings, read));
+  if (names.length === 0) return withClaims(request.uid, review, ctx, NO_CONFIG_MAPS);
+  return readConfigMaps(review, ctx, names).then((read) => withClaims(request.uid, review, ctx, read));
+}
+
+/** The claim look-up, when the policy needs one (a promise only then), and the mutation. */
+function withClaims(
+  uid: string,
+  review: StatefulSetReview,
+  ctx: MutationContext,
+  configMaps: ConfigMapsRead,
+): ReviewResult | Promise<ReviewResult> {
+  const namespace = claimsToLookUp(review, ctx.settings, { configMaps: configMaps.read });
+  if (namespace === undefined) return mutated(uid, review, ctx, configMaps, undefined);
+  if (!ctx.claims) return mutated(uid, review, ctx, configMaps, unconfiguredClaims);
+  return ctx.claims.list(namespace).then((claims) => mutated(uid, review, ctx, configMaps, claims));
 }
 
 function mutated(
   uid: string,
   review: StatefulSetReview,
-  settings: PolicySettings,
+  ctx: MutationContext,
   configMaps: ConfigMapsRead,
+  claims: PersistentVolumeClaimListLookup | undefined,
 ): ReviewResult {
-  const mutation = mutateStatefulSet(review, settings, { configMaps: configMaps.read });
+  const now = Math.floor((ctx.clock ?? Date.now)() / 1000);
+  const mutation = mutateStatefulSet(review, ctx.settings, { configMaps: configMaps.read, claims, now });
+  const lookups = [...configMaps.lookups.map((l) => l.outcome), ...(claims ? [claims.outcome] : [])];
+  if (mutation.denial) {
+    return {
+      response: withWarnings(
+        { uid, allowed: false, status: { code: 403, reason: 'Forbidden', message: mutation.denial } },
+        mutation.warnings,
+      ),
+      verdict: 'denied',
+      rules: [],
+      lookups,
+    };
+  }
   const response: AdmissionResponse =
     mutation.patch.length > 0
       ? {
@@ -295,6 +379,6 @@ function mutated(
     response: withAuditAnnotations(withWarnings(response, mutation.warnings), mutation.auditAnnotations),
     verdict: mutation.patch.length > 0 ? 'patched' : 'allowed',
     rules: [],
-    lookups: configMaps.lookups.map((l) => l.outcome),
+    lookups,
   };
 }

@@ -4,6 +4,8 @@ import type { ConfigMapDirectory, ServiceDirectory } from '../admission/review.j
 import { isStatefulSet } from '../admission/validators.js';
 import {
   type ConfigMapLookup,
+  clientRoutingNeedsServices,
+  clientRoutingWarnings,
   configMapsToLookUp,
   detectDatabase,
   type ExceptionList,
@@ -32,6 +34,8 @@ export interface CheckOptions {
   configMaps: ConfigMapDirectory;
   /** The platform team's exceptions (`--exceptions`), honoured as the webhook does. */
   exceptions?: ExceptionList | undefined;
+  /** Epoch seconds the initiation window starts at; now unless a test fixes it. */
+  now?: number;
 }
 
 /** What the API server would make of one StatefulSet of the input. */
@@ -85,7 +89,7 @@ const applied = (object: V1StatefulSet, patch: JsonPatchOperation[]): V1Stateful
 export async function checkStatefulSet(
   statefulSet: V1StatefulSet,
   namespace: string,
-  options: Pick<CheckOptions, 'settings' | 'services' | 'configMaps' | 'exceptions'>,
+  options: Pick<CheckOptions, 'settings' | 'services' | 'configMaps' | 'exceptions' | 'now'>,
 ): Promise<Omit<StatefulSetCheck, 'source'>> {
   const { settings, services } = options;
   const review: StatefulSetReview = { operation: 'CREATE', namespace, object: statefulSet };
@@ -94,16 +98,24 @@ export async function checkStatefulSet(
   const configMaps = new Map(
     names.map((n, i): [string, ConfigMapLookup] => [n, lookups[i] as ConfigMapLookup]),
   );
-  const mutation = mutateStatefulSet(review, settings, { configMaps });
+  // A new environment: no volume claims exist yet, so the bootstrap gets its initiation window.
+  const mutation = mutateStatefulSet(review, settings, {
+    configMaps,
+    claims: { outcome: 'found', claims: [] },
+    now: options.now ?? Math.floor(Date.now() / 1000),
+  });
   const mutated = applied(statefulSet, mutation.patch);
 
   const validated: StatefulSetReview = { ...review, object: mutated };
   const serviceName = headlessServiceToLookUp(validated, settings);
   const lookup = serviceName ? await services.lookup(namespace, serviceName) : undefined;
-  const decision = validateStatefulSet(validated, settings, lookup, {
-    configMaps,
-    exceptions: options.exceptions,
-  });
+  const context = { configMaps, exceptions: options.exceptions };
+  const decision = validateStatefulSet(validated, settings, lookup, context);
+  // The client-routing rule: Services of the input (or the cluster) that balance over its pods.
+  if (services.list && clientRoutingNeedsServices(validated, settings, context)) {
+    const found = await services.list(namespace);
+    decision.warnings.push(...clientRoutingWarnings(validated, settings, found, context));
+  }
 
   return {
     kind: 'StatefulSet',

@@ -156,12 +156,15 @@ async function check(command: CheckCommand): Promise<number> {
   }
 
   try {
+    // SOURCE_DATE_EPOCH (the reproducible-builds convention) pins when the initiation window starts.
+    const epoch = Number(process.env.SOURCE_DATE_EPOCH);
     const report = await checkManifests(manifests, {
       settings: config.policy,
       defaultNamespace: command.namespace,
       services,
       configMaps,
       exceptions,
+      ...(process.env.SOURCE_DATE_EPOCH && Number.isInteger(epoch) ? { now: epoch } : {}),
     });
     const format = command.output === 'json' ? formatJson : formatTable;
     process.stdout.write(format(report, { showMutation: command.showMutation }));

@@ -32,6 +32,10 @@ export function inputServiceDirectory(
       const service = services.get(`${namespace}/${name}`);
       return service ? { outcome: 'found', service } : { outcome: 'not-found' };
     },
+    async list(namespace) {
+      const inNamespace = [...services.entries()].filter(([key]) => key.startsWith(`${namespace}/`));
+      return { outcome: 'found', services: inNamespace.map(([, service]) => service) };
+    },
   };
 }
 
@@ -45,6 +49,14 @@ export function clusterThenInput(cluster: ServiceDirectory, input: ServiceDirect
     async lookup(namespace, name) {
       const live = await cluster.lookup(namespace, name);
       return live.outcome === 'not-found' ? input.lookup(namespace, name) : live;
+    },
+    async list(namespace) {
+      const [live, given] = await Promise.all([cluster.list?.(namespace), input.list?.(namespace)]);
+      if (live?.outcome !== 'found') return given ?? { outcome: 'found', services: [] };
+      const names = new Set(live.services.map((s) => s.metadata?.name));
+      const added =
+        given?.outcome === 'found' ? given.services.filter((s) => !names.has(s.metadata?.name)) : [];
+      return { outcome: 'found', services: [...live.services, ...added] };
     },
   };
 }

@@ -1,7 +1,7 @@
 import type { CoreV1Api, Informer, KubeConfig, ObjectCache, V1Service } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { ServiceDirectory } from '../admission/review.js';
-import type { ServiceLookup } from '../policy/index.js';
+import type { ServiceListLookup, ServiceLookup } from '../policy/index.js';
 import {
   abortAfter,
   describeApiError,
@@ -36,6 +36,7 @@ export interface KubernetesServiceDirectory extends ServiceDirectory {
 const RESTART_DELAY_MS = 2000;
 
 const PERMISSION = 'get services';
+const LIST_PERMISSION = 'list services';
 
 /**
  * Service look-ups through @kubernetes/client-node. A warm watch-fed cache answers hits; a miss
@@ -93,7 +94,25 @@ export function createKubernetesServiceDirectory(
     }
   }
 
+  async function liveList(
+    { core, lib }: Awaited<ReturnType<typeof getClient>>,
+    namespace: string,
+  ): Promise<ServiceListLookup> {
+    const list = await core.listNamespacedService({ namespace }, abortAfter(lib, options.timeoutMs));
+    return { outcome: 'found', services: list.items ?? [] };
+  }
+
   return {
+    async list(namespace) {
+      // The warm cache holds every Service; a cold one (or none) asks the API server.
+      if (warm && informer) return { outcome: 'found', services: informer.list(namespace) };
+      return withClient(
+        getClient,
+        (client) => liveList(client, namespace),
+        options.timeoutMs,
+        LIST_PERMISSION,
+      );
+    },
     async lookup(namespace, name) {
       const cached = warm ? informer?.get(name, namespace) : undefined;
       if (cached) return { outcome: 'found', service: cached };

@@ -73,6 +73,26 @@ export interface ServerSettings {
 }
 
 /**
+ * When the bootstrap hook may initiate a new replica set: until `until` (epoch seconds; 0 never).
+ * sts-guard stamps it at the StatefulSet's CREATE when no volume claim of it exists, and reopens it
+ * once per `resetToken` (the sts-guard.io/reset-replica-set annotation) for a deliberate reset.
+ */
+export interface InitiationWindow {
+  until: number;
+  resetToken: string;
+}
+
+/** What a hook sts-guard injected says about itself. */
+export interface BootstrapHookInfo {
+  /** e.g. `v3` */
+  version: string;
+  /** True for the version this sts-guard writes. */
+  current: boolean;
+  /** The window it carries (closed for versions without one). */
+  window: InitiationWindow;
+}
+
+/**
  * What sts-guard knows about one database engine. Adding an engine means adding a module
  * that implements this interface and listing it in `engines/index.ts`; the policy never
  * names an engine.
@@ -103,7 +123,11 @@ export interface DatabaseEngine {
   /** The TCP port the server listens on. */
   port(container: V1Container): number;
   /** A postStart handler that joins or initiates the replica set, safe to run on every start. */
-  bootstrapHook(addressing: MemberAddressing): V1LifecycleHandler;
+  bootstrapHook(addressing: MemberAddressing, window?: InitiationWindow): V1LifecycleHandler;
   /** True when a postStart handler is one that `bootstrapHook` produced (any version). */
   isBootstrapHook(handler: V1LifecycleHandler): boolean;
+  /** Version and window of a hook `bootstrapHook` produced; undefined for any other handler. */
+  bootstrapHookInfo(handler: V1LifecycleHandler): BootstrapHookInfo | undefined;
+  /** A reset annotation's value as the hook records it, to tell whether a reset was already done. */
+  bootstrapResetToken(value: string): string;
 }

@@ -3,7 +3,7 @@
 // @ts-nocheck
 
 export const config = validate10;
-const schema11 = {"type":"object","additionalProperties":false,"properties":{"PORT":{"type":"integer","minimum":0,"maximum":65535,"default":8443},"HOST":{"type":"string","default":"0.0.0.0"},"TLS_CERT_FILE":{"type":"string","default":""},"TLS_KEY_FILE":{"type":"string","default":""},"TLS_CLIENT_CA_FILE":{"type":"string","default":""},"DEV_CERT_DIR":{"type":"string","default":"certs/dev"},"LOG_LEVEL":{"type":"string","enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"},"BODY_LIMIT_BYTES":{"type":"integer","minimum":1024,"default":7340032},"SHUTDOWN_TIMEOUT_MS":{"type":"integer","minimum":100,"default":25000},"SHUTDOWN_DRAIN_MS":{"type":"integer","minimum":0,"default":2000},"CLUSTER_DOMAIN":{"type":"string","pattern":"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$","default":"cluster.local"},"RULE_REPLICA_SET":{"type":"string","enum":["enforce","warn","off"],"default":"enforce"},"RULE_HEADLESS_SERVICE":{"type":"string","enum":["enforce","warn","off"],"default":"enforce"},"RULE_SERVICE_PROTECTION":{"type":"string","enum":["enforce","warn","off"],"default":"enforce"},"LOOKUP_FAILURE_MODE":{"type":"string","enum":["deny","warn"],"default":"deny"},"LOOKUP_TIMEOUT_MS":{"type":"integer","minimum":50,"maximum":10000,"default":1500},"SERVICE_CACHE":{"type":"string","enum":["on","off"],"default":"on"},"STORAGE_SIZE":{"type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$","default":"1Gi"},"STORAGE_CLASS":{"type":"string","default":""},"OTHER_CONTROLLER_OWNERS":{"type":"string","enum":["review","skip"],"default":"review"},"EXCEPTIONS_FILE":{"type":"string","default":""}}};
+const schema11 = {"type":"object","additionalProperties":false,"properties":{"PORT":{"type":"integer","minimum":0,"maximum":65535,"default":8443},"HOST":{"type":"string","default":"0.0.0.0"},"TLS_CERT_FILE":{"type":"string","default":""},"TLS_KEY_FILE":{"type":"string","default":""},"TLS_CLIENT_CA_FILE":{"type":"string","default":""},"DEV_CERT_DIR":{"type":"string","default":"certs/dev"},"LOG_LEVEL":{"type":"string","enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"},"BODY_LIMIT_BYTES":{"type":"integer","minimum":1024,"default":7340032},"SHUTDOWN_TIMEOUT_MS":{"type":"integer","minimum":100,"default":25000},"SHUTDOWN_DRAIN_MS":{"type":"integer","minimum":0,"default":2000},"CLUSTER_DOMAIN":{"type":"string","pattern":"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$","default":"cluster.local"},"RULE_REPLICA_SET":{"type":"string","enum":["enforce","warn","off"],"default":"enforce"},"RULE_HEADLESS_SERVICE":{"type":"string","enum":["enforce","warn","off"],"default":"enforce"},"RULE_SERVICE_PROTECTION":{"type":"string","enum":["enforce","warn","off"],"default":"enforce"},"RULE_CLIENT_ROUTING":{"type":"string","enum":["enforce","warn","off"],"default":"warn"},"INITIATION_WINDOW_MINUTES":{"type":"integer","minimum":1,"maximum":1440,"default":30},"LOOKUP_FAILURE_MODE":{"type":"string","enum":["deny","warn"],"default":"deny"},"LOOKUP_TIMEOUT_MS":{"type":"integer","minimum":50,"maximum":10000,"default":1500},"SERVICE_CACHE":{"type":"string","enum":["on","off"],"default":"on"},"STORAGE_SIZE":{"type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$","default":"1Gi"},"STORAGE_CLASS":{"type":"string","default":""},"OTHER_CONTROLLER_OWNERS":{"type":"string","enum":["review","skip"],"default":"review"},"EXCEPTIONS_FILE":{"type":"string","default":""}}};
 const func2 = Object.prototype.hasOwnProperty;
 const pattern0 = new RegExp("^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$", "u");
 const pattern1 = new RegExp("^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$", "u");
@@ -53,6 +53,12 @@ data.RULE_HEADLESS_SERVICE = "enforce";
 }
 if(data.RULE_SERVICE_PROTECTION === undefined){
 data.RULE_SERVICE_PROTECTION = "enforce";
+}
+if(data.RULE_CLIENT_ROUTING === undefined){
+data.RULE_CLIENT_ROUTING = "warn";
+}
+if(data.INITIATION_WINDOW_MINUTES === undefined){
+data.INITIATION_WINDOW_MINUTES = 30;
 }
 if(data.LOOKUP_FAILURE_MODE === undefined){
 data.LOOKUP_FAILURE_MODE = "deny";
@@ -588,7 +594,7 @@ vErrors.push(err23);
 }
 errors++;
 }
-let data14 = data.LOOKUP_FAILURE_MODE;
+let data14 = data.RULE_CLIENT_ROUTING;
 if(typeof data14 !== "string"){
 let dataType14 = typeof data14;
 let coerced14 = undefined;
@@ -600,7 +606,7 @@ else if(data14 === null){
 coerced14 = "";
 }
 else {
-const err24 = {instancePath:instancePath+"/LOOKUP_FAILURE_MODE",schemaPath:"#/properties/LOOKUP_FAILURE_MODE/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err24 = {instancePath:instancePath+"/RULE_CLIENT_ROUTING",schemaPath:"#/properties/RULE_CLIENT_ROUTING/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -613,12 +619,12 @@ errors++;
 if(coerced14 !== undefined){
 data14 = coerced14;
 if(data !== undefined){
-data["LOOKUP_FAILURE_MODE"] = coerced14;
+data["RULE_CLIENT_ROUTING"] = coerced14;
 }
 }
 }
-if(!((data14 === "deny") || (data14 === "warn"))){
-const err25 = {instancePath:instancePath+"/LOOKUP_FAILURE_MODE",schemaPath:"#/properties/LOOKUP_FAILURE_MODE/enum",keyword:"enum",params:{allowedValues: schema11.properties.LOOKUP_FAILURE_MODE.enum},message:"must be equal to one of the allowed values"};
+if(!(((data14 === "enforce") || (data14 === "warn")) || (data14 === "off"))){
+const err25 = {instancePath:instancePath+"/RULE_CLIENT_ROUTING",schemaPath:"#/properties/RULE_CLIENT_ROUTING/enum",keyword:"enum",params:{allowedValues: schema11.properties.RULE_CLIENT_ROUTING.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -627,7 +633,7 @@ vErrors.push(err25);
 }
 errors++;
 }
-let data15 = data.LOOKUP_TIMEOUT_MS;
+let data15 = data.INITIATION_WINDOW_MINUTES;
 if(!(((typeof data15 == "number") && (!(data15 % 1) && !isNaN(data15))) && (isFinite(data15)))){
 let dataType15 = typeof data15;
 let coerced15 = undefined;
@@ -637,7 +643,7 @@ if(dataType15 === "boolean" || data15 === null
 coerced15 = +data15;
 }
 else {
-const err26 = {instancePath:instancePath+"/LOOKUP_TIMEOUT_MS",schemaPath:"#/properties/LOOKUP_TIMEOUT_MS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err26 = {instancePath:instancePath+"/INITIATION_WINDOW_MINUTES",schemaPath:"#/properties/INITIATION_WINDOW_MINUTES/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -650,13 +656,13 @@ errors++;
 if(coerced15 !== undefined){
 data15 = coerced15;
 if(data !== undefined){
-data["LOOKUP_TIMEOUT_MS"] = coerced15;
+data["INITIATION_WINDOW_MINUTES"] = coerced15;
 }
 }
 }
 if((typeof data15 == "number") && (isFinite(data15))){
-if(data15 > 10000 || isNaN(data15)){
-const err27 = {instancePath:instancePath+"/LOOKUP_TIMEOUT_MS",schemaPath:"#/properties/LOOKUP_TIMEOUT_MS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000"};
+if(data15 > 1440 || isNaN(data15)){
+const err27 = {instancePath:instancePath+"/INITIATION_WINDOW_MINUTES",schemaPath:"#/properties/INITIATION_WINDOW_MINUTES/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1440},message:"must be <= 1440"};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -665,8 +671,8 @@ vErrors.push(err27);
 }
 errors++;
 }
-if(data15 < 50 || isNaN(data15)){
-const err28 = {instancePath:instancePath+"/LOOKUP_TIMEOUT_MS",schemaPath:"#/properties/LOOKUP_TIMEOUT_MS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 50},message:"must be >= 50"};
+if(data15 < 1 || isNaN(data15)){
+const err28 = {instancePath:instancePath+"/INITIATION_WINDOW_MINUTES",schemaPath:"#/properties/INITIATION_WINDOW_MINUTES/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -676,7 +682,7 @@ vErrors.push(err28);
 errors++;
 }
 }
-let data16 = data.SERVICE_CACHE;
+let data16 = data.LOOKUP_FAILURE_MODE;
 if(typeof data16 !== "string"){
 let dataType16 = typeof data16;
 let coerced16 = undefined;
@@ -688,7 +694,7 @@ else if(data16 === null){
 coerced16 = "";
 }
 else {
-const err29 = {instancePath:instancePath+"/SERVICE_CACHE",schemaPath:"#/properties/SERVICE_CACHE/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err29 = {instancePath:instancePath+"/LOOKUP_FAILURE_MODE",schemaPath:"#/properties/LOOKUP_FAILURE_MODE/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -701,12 +707,12 @@ errors++;
 if(coerced16 !== undefined){
 data16 = coerced16;
 if(data !== undefined){
-data["SERVICE_CACHE"] = coerced16;
+data["LOOKUP_FAILURE_MODE"] = coerced16;
 }
 }
 }
-if(!((data16 === "on") || (data16 === "off"))){
-const err30 = {instancePath:instancePath+"/SERVICE_CACHE",schemaPath:"#/properties/SERVICE_CACHE/enum",keyword:"enum",params:{allowedValues: schema11.properties.SERVICE_CACHE.enum},message:"must be equal to one of the allowed values"};
+if(!((data16 === "deny") || (data16 === "warn"))){
+const err30 = {instancePath:instancePath+"/LOOKUP_FAILURE_MODE",schemaPath:"#/properties/LOOKUP_FAILURE_MODE/enum",keyword:"enum",params:{allowedValues: schema11.properties.LOOKUP_FAILURE_MODE.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -715,19 +721,17 @@ vErrors.push(err30);
 }
 errors++;
 }
-let data17 = data.STORAGE_SIZE;
-if(typeof data17 !== "string"){
+let data17 = data.LOOKUP_TIMEOUT_MS;
+if(!(((typeof data17 == "number") && (!(data17 % 1) && !isNaN(data17))) && (isFinite(data17)))){
 let dataType17 = typeof data17;
 let coerced17 = undefined;
 if(!(coerced17 !== undefined)){
-if(dataType17 == "number" || dataType17 == "boolean"){
-coerced17 = "" + data17;
-}
-else if(data17 === null){
-coerced17 = "";
+if(dataType17 === "boolean" || data17 === null
+              || (dataType17 === "string" && data17 && data17 == +data17 && !(data17 % 1))){
+coerced17 = +data17;
 }
 else {
-const err31 = {instancePath:instancePath+"/STORAGE_SIZE",schemaPath:"#/properties/STORAGE_SIZE/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err31 = {instancePath:instancePath+"/LOOKUP_TIMEOUT_MS",schemaPath:"#/properties/LOOKUP_TIMEOUT_MS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -740,13 +744,13 @@ errors++;
 if(coerced17 !== undefined){
 data17 = coerced17;
 if(data !== undefined){
-data["STORAGE_SIZE"] = coerced17;
+data["LOOKUP_TIMEOUT_MS"] = coerced17;
 }
 }
 }
-if(typeof data17 === "string"){
-if(!pattern1.test(data17)){
-const err32 = {instancePath:instancePath+"/STORAGE_SIZE",schemaPath:"#/properties/STORAGE_SIZE/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"+"\""};
+if((typeof data17 == "number") && (isFinite(data17))){
+if(data17 > 10000 || isNaN(data17)){
+const err32 = {instancePath:instancePath+"/LOOKUP_TIMEOUT_MS",schemaPath:"#/properties/LOOKUP_TIMEOUT_MS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000"};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -755,8 +759,18 @@ vErrors.push(err32);
 }
 errors++;
 }
+if(data17 < 50 || isNaN(data17)){
+const err33 = {instancePath:instancePath+"/LOOKUP_TIMEOUT_MS",schemaPath:"#/properties/LOOKUP_TIMEOUT_MS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 50},message:"must be >= 50"};
+if(vErrors === null){
+vErrors = [err33];
 }
-let data18 = data.STORAGE_CLASS;
+else {
+vErrors.push(err33);
+}
+errors++;
+}
+}
+let data18 = data.SERVICE_CACHE;
 if(typeof data18 !== "string"){
 let dataType18 = typeof data18;
 let coerced18 = undefined;
@@ -768,12 +782,12 @@ else if(data18 === null){
 coerced18 = "";
 }
 else {
-const err33 = {instancePath:instancePath+"/STORAGE_CLASS",schemaPath:"#/properties/STORAGE_CLASS/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err34 = {instancePath:instancePath+"/SERVICE_CACHE",schemaPath:"#/properties/SERVICE_CACHE/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
-vErrors = [err33];
+vErrors = [err34];
 }
 else {
-vErrors.push(err33);
+vErrors.push(err34);
 }
 errors++;
 }
@@ -781,11 +795,21 @@ errors++;
 if(coerced18 !== undefined){
 data18 = coerced18;
 if(data !== undefined){
-data["STORAGE_CLASS"] = coerced18;
+data["SERVICE_CACHE"] = coerced18;
 }
 }
 }
-let data19 = data.OTHER_CONTROLLER_OWNERS;
+if(!((data18 === "on") || (data18 === "off"))){
+const err35 = {instancePath:instancePath+"/SERVICE_CACHE",schemaPath:"#/properties/SERVICE_CACHE/enum",keyword:"enum",params:{allowedValues: schema11.properties.SERVICE_CACHE.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err35];
+}
+else {
+vErrors.push(err35);
+}
+errors++;
+}
+let data19 = data.STORAGE_SIZE;
 if(typeof data19 !== "string"){
 let dataType19 = typeof data19;
 let coerced19 = undefined;
@@ -797,12 +821,12 @@ else if(data19 === null){
 coerced19 = "";
 }
 else {
-const err34 = {instancePath:instancePath+"/OTHER_CONTROLLER_OWNERS",schemaPath:"#/properties/OTHER_CONTROLLER_OWNERS/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err36 = {instancePath:instancePath+"/STORAGE_SIZE",schemaPath:"#/properties/STORAGE_SIZE/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
-vErrors = [err34];
+vErrors = [err36];
 }
 else {
-vErrors.push(err34);
+vErrors.push(err36);
 }
 errors++;
 }
@@ -810,21 +834,23 @@ errors++;
 if(coerced19 !== undefined){
 data19 = coerced19;
 if(data !== undefined){
-data["OTHER_CONTROLLER_OWNERS"] = coerced19;
+data["STORAGE_SIZE"] = coerced19;
 }
 }
 }
-if(!((data19 === "review") || (data19 === "skip"))){
-const err35 = {instancePath:instancePath+"/OTHER_CONTROLLER_OWNERS",schemaPath:"#/properties/OTHER_CONTROLLER_OWNERS/enum",keyword:"enum",params:{allowedValues: schema11.properties.OTHER_CONTROLLER_OWNERS.enum},message:"must be equal to one of the allowed values"};
+if(typeof data19 === "string"){
+if(!pattern1.test(data19)){
+const err37 = {instancePath:instancePath+"/STORAGE_SIZE",schemaPath:"#/properties/STORAGE_SIZE/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"+"\""};
 if(vErrors === null){
-vErrors = [err35];
+vErrors = [err37];
 }
 else {
-vErrors.push(err35);
+vErrors.push(err37);
 }
 errors++;
 }
-let data20 = data.EXCEPTIONS_FILE;
+}
+let data20 = data.STORAGE_CLASS;
 if(typeof data20 !== "string"){
 let dataType20 = typeof data20;
 let coerced20 = undefined;
@@ -836,12 +862,12 @@ else if(data20 === null){
 coerced20 = "";
 }
 else {
-const err36 = {instancePath:instancePath+"/EXCEPTIONS_FILE",schemaPath:"#/properties/EXCEPTIONS_FILE/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err38 = {instancePath:instancePath+"/STORAGE_CLASS",schemaPath:"#/properties/STORAGE_CLASS/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
-vErrors = [err36];
+vErrors = [err38];
 }
 else {
-vErrors.push(err36);
+vErrors.push(err38);
 }
 errors++;
 }
@@ -849,18 +875,86 @@ errors++;
 if(coerced20 !== undefined){
 data20 = coerced20;
 if(data !== undefined){
-data["EXCEPTIONS_FILE"] = coerced20;
+data["STORAGE_CLASS"] = coerced20;
 }
 }
 }
+let data21 = data.OTHER_CONTROLLER_OWNERS;
+if(typeof data21 !== "string"){
+let dataType21 = typeof data21;
+let coerced21 = undefined;
+if(!(coerced21 !== undefined)){
+if(dataType21 == "number" || dataType21 == "boolean"){
+coerced21 = "" + data21;
+}
+else if(data21 === null){
+coerced21 = "";
 }
 else {
-const err37 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err39 = {instancePath:instancePath+"/OTHER_CONTROLLER_OWNERS",schemaPath:"#/properties/OTHER_CONTROLLER_OWNERS/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
-vErrors = [err37];
+vErrors = [err39];
 }
 else {
-vErrors.push(err37);
+vErrors.push(err39);
+}
+errors++;
+}
+}
+if(coerced21 !== undefined){
+data21 = coerced21;
+if(data !== undefined){
+data["OTHER_CONTROLLER_OWNERS"] = coerced21;
+}
+}
+}
+if(!((data21 === "review") || (data21 === "skip"))){
+const err40 = {instancePath:instancePath+"/OTHER_CONTROLLER_OWNERS",schemaPath:"#/properties/OTHER_CONTROLLER_OWNERS/enum",keyword:"enum",params:{allowedValues: schema11.properties.OTHER_CONTROLLER_OWNERS.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err40];
+}
+else {
+vErrors.push(err40);
+}
+errors++;
+}
+let data22 = data.EXCEPTIONS_FILE;
+if(typeof data22 !== "string"){
+let dataType22 = typeof data22;
+let coerced22 = undefined;
+if(!(coerced22 !== undefined)){
+if(dataType22 == "number" || dataType22 == "boolean"){
+coerced22 = "" + data22;
+}
+else if(data22 === null){
+coerced22 = "";
+}
+else {
+const err41 = {instancePath:instancePath+"/EXCEPTIONS_FILE",schemaPath:"#/properties/EXCEPTIONS_FILE/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err41];
+}
+else {
+vErrors.push(err41);
+}
+errors++;
+}
+}
+if(coerced22 !== undefined){
+data22 = coerced22;
+if(data !== undefined){
+data["EXCEPTIONS_FILE"] = coerced22;
+}
+}
+}
+}
+else {
+const err42 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err42];
+}
+else {
+vErrors.push(err42);
 }
 errors++;
 }

@@ -1,4 +1,13 @@
 /** The pure policy: review in, decision and patch out. No I/O, no clock. */
+export {
+  CLIENT_ROUTING_ANNOTATION,
+  clientRoutingNeedsServices,
+  clientRoutingNeedsStatefulSets,
+  clientRoutingWarnings,
+  SEED_ONLY,
+  type ServiceListLookup,
+  validateClientRouting,
+} from './client-routing.js';
 export { describe, desiredReplicas, detectDatabase, inspectServer } from './detect.js';
 export {
   type ExceptionList,
@@ -7,7 +16,7 @@ export {
   NO_EXCEPTIONS,
   type PolicyException,
 } from './exceptions.js';
-export { INJECTED_ANNOTATION, mutateStatefulSet } from './mutate.js';
+export { claimsToLookUp, INJECTED_ANNOTATION, mutateStatefulSet, RESET_ANNOTATION } from './mutate.js';
 export { STEPPED_ASIDE_ANNOTATION, stepAsideReason } from './owners.js';
 export {
   type ScaleReview,

@@ -1,4 +1,4 @@
-import type { V1Container, V1Service, V1StatefulSet } from '@kubernetes/client-node';
+import type { V1Container, V1PersistentVolumeClaim, V1Service, V1StatefulSet } from '@kubernetes/client-node';
 import type { ConfigMaps, DatabaseEngine } from '../engines/index.js';
 import type { ExceptionList } from './exceptions.js';
 
@@ -10,7 +10,7 @@ export type Operation = 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';
 export type RuleMode = 'enforce' | 'warn' | 'off';
 
 /** The rules a platform team can tune; ids appear in messages, metrics and configuration. */
-export const RULE_IDS = ['replica-set', 'headless-service', 'service-protection'] as const;
+export const RULE_IDS = ['replica-set', 'headless-service', 'service-protection', 'client-routing'] as const;
 export type RuleId = (typeof RULE_IDS)[number];
 
 export interface PolicySettings {
@@ -19,6 +19,8 @@ export interface PolicySettings {
   lookupFailureMode: 'deny' | 'warn';
   clusterDomain: string;
   storage: { size: string; storageClassName?: string | undefined };
+  /** How long after a StatefulSet's CREATE (or a deliberate reset) its bootstrap may initiate the set. */
+  initiationWindowSeconds: number;
   /**
    * StatefulSets whose controller is not a known operator of their engine: `review` (default)
    * holds them to the rules like any other, `skip` leaves them to their controller.
@@ -89,7 +91,25 @@ export interface JsonPatchOperation {
   value?: unknown;
 }
 
+/** What the edge found when it listed the PersistentVolumeClaims in the StatefulSet's namespace. */
+export type PersistentVolumeClaimListLookup =
+  | { outcome: 'found'; claims: V1PersistentVolumeClaim[] }
+  | { outcome: 'unavailable'; reason: string };
+
+/**
+ * The inputs of a mutation besides the object, all taken by the edge: the ConfigMaps and
+ * exceptions of `PolicyContext`, the claim look-up and the time.
+ */
+export interface MutationLookups extends PolicyContext {
+  /** The claims in the namespace; needed at CREATE (`claimsToLookUp`), else undefined. */
+  claims?: PersistentVolumeClaimListLookup | undefined;
+  /** Now, in epoch seconds: where an initiation window starts. */
+  now: number;
+}
+
 export interface Mutation {
+  /** Set when the mutating webhook must deny (a look-up failed under lookupFailureMode deny). */
+  denial?: string;
   patch: JsonPatchOperation[];
   warnings: string[];
   /** What this mutation injected, as recorded in the annotation. */

@@ -83,7 +83,7 @@ function headlessServiceViolation(
   namespace: string,
   lookup: ServiceLookup | undefined,
   settings: PolicySettings,
-): { violation?: Violation; mode?: RuleMode; unverifiable?: string } {
+): { violation?: Violation; mode?: RuleMode; unverifiable?: string; advice?: string } {
   const serviceName = statefulSet.spec?.serviceName;
   const stsName = statefulSet.metadata?.name ?? 'database';
   if (!serviceName) {
@@ -100,7 +100,14 @@ function headlessServiceViolation(
   switch (outcome.outcome) {
     case 'found': {
       const clusterIP = outcome.service.spec?.clusterIP;
-      if (clusterIP === 'None') return {};
+      if (clusterIP === 'None') {
+        if (outcome.service.spec?.publishNotReadyAddresses) return {};
+        // The bootstrap counts members by the Service's DNS records; a not-ready pod would have none.
+        return {
+          // Within 256 characters with the StatefulSet's name in front (see validate.test.ts).
+          advice: `Service "${serviceName}" does not set publishNotReadyAddresses: true: members not yet Ready have no DNS record, so they cannot find each other and the set is never initiated. Add it (in place).`,
+        };
+      }
       const yaml = headlessServiceYaml(statefulSet, target, serviceName, namespace);
       // A manifest without clusterIP only needs the field; a live Service's clusterIP is immutable.
       const fix = clusterIP
@@ -265,6 +272,7 @@ export function validateStatefulSet(
         });
       }
       if (result.unverifiable) warnings.push(`${name}: ${result.unverifiable}`);
+      if (result.advice) warnings.push(`${name}: ${result.advice}`);
     }
   }
 

@@ -125,6 +125,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     statefulSets: options.statefulSets,
     configMaps: options.configMaps,
     exceptions: options.exceptions,
+    claims: options.claims,
+    clock: options.clock,
   });
   return app;
 }

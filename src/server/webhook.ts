@@ -3,6 +3,7 @@ import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { createKubernetesConfigMapDirectory } from '../cluster/configmaps.js';
+import { createKubernetesPersistentVolumeClaimDirectory } from '../cluster/persistentvolumeclaims.js';
 import { createKubernetesServiceDirectory } from '../cluster/services.js';
 import { createKubernetesStatefulSetDirectory } from '../cluster/statefulsets.js';
 import type { Config } from '../config.js';
@@ -36,6 +37,8 @@ export async function createWebhook(
   const configMaps = createKubernetesConfigMapDirectory({ timeoutMs: config.lookup.timeoutMs, log });
   const exceptions = config.exceptionsFile ? watchExceptionList(config.exceptionsFile, log) : undefined;
   await exceptions?.ready;
+  // Claims are listed live, only at the CREATE of a MongoDB StatefulSet that gets the bootstrap hook.
+  const claims = createKubernetesPersistentVolumeClaimDirectory({ timeoutMs: config.lookup.timeoutMs, log });
   const app = await buildApp({
     settings: config.policy,
     services,
@@ -43,6 +46,7 @@ export async function createWebhook(
     configMaps,
     exceptions,
     exceptionStatus: exceptions,
+    claims,
     bodyLimitBytes: config.bodyLimitBytes,
     logger: log,
     ...(options.https ? { https: options.https } : {}),

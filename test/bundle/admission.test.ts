@@ -11,7 +11,7 @@ import {
   type StatefulSetReview,
   validateStatefulSet,
 } from '../../src/policy/index.js';
-import { defaultSettings } from '../support/fixtures.js';
+import { defaultSettings, newStatefulSetLookups } from '../support/fixtures.js';
 import { OVERLAYS, type Overlay, ofKind, type RenderedObject, render } from './manifests.js';
 
 // What the API server does with each rendered StatefulSet, in its order: mutating admission
@@ -73,7 +73,7 @@ for (const overlay of OVERLAYS) {
 
   t.test(`${overlay}: after sts-guard's mutation each StatefulSet is a complete replica set`, async (t) => {
     for (const sts of statefulSets) {
-      const mutation = mutateStatefulSet(review(sts), settings);
+      const mutation = mutateStatefulSet(review(sts), settings, newStatefulSetLookups());
       t.same(mutation.warnings, []);
       const mutated = applied(sts, mutation.patch);
       const target = detectDatabase(mutated)!;
@@ -83,7 +83,8 @@ for (const overlay of OVERLAYS) {
       t.ok(postStart && target.engine.isBootstrapHook(postStart), 'the bootstrap postStart hook');
       const script = postStart?.exec?.command?.[2] ?? '';
       t.match(script, "RS='rs0'");
-      t.match(script, `SUFFIX='mongodb-headless.${sts.metadata.namespace}.svc.cluster.local:27017'`);
+      t.match(script, `SERVICE='mongodb-headless.${sts.metadata.namespace}.svc.cluster.local'`);
+      t.match(script, 'PORT=27017');
 
       const dataMount = container.volumeMounts?.find((m) => m.mountPath === '/data/db');
       const claim = mutated.spec?.volumeClaimTemplates?.find((c) => c.metadata?.name === dataMount?.name);
@@ -114,9 +115,17 @@ for (const overlay of OVERLAYS) {
 
   t.test(`${overlay}: mutating the mutated StatefulSet again changes nothing (no drift)`, async (t) => {
     for (const sts of statefulSets) {
-      const mutated = applied(sts, mutateStatefulSet(review(sts), settings).patch);
-      t.same(mutateStatefulSet(review(mutated), settings).patch, [], 'CREATE of the mutated object');
-      t.same(mutateStatefulSet(review(mutated, mutated), settings).patch, [], 'a sync that changes nothing');
+      const mutated = applied(sts, mutateStatefulSet(review(sts), settings, newStatefulSetLookups()).patch);
+      t.same(
+        mutateStatefulSet(review(mutated), settings, newStatefulSetLookups()).patch,
+        [],
+        'CREATE of the mutated object',
+      );
+      t.same(
+        mutateStatefulSet(review(mutated, mutated), settings, newStatefulSetLookups()).patch,
+        [],
+        'a sync that changes nothing',
+      );
     }
   });
 
@@ -124,11 +133,11 @@ for (const overlay of OVERLAYS) {
     `${overlay}: a server-side apply of the rendered manifest over the live object rolls nothing`,
     async (t) => {
       for (const sts of statefulSets) {
-        const live = applied(sts, mutateStatefulSet(review(sts), settings).patch);
+        const live = applied(sts, mutateStatefulSet(review(sts), settings, newStatefulSetLookups()).patch);
         // Argo CD applies the manifest as rendered; server-side apply drops the fields it does not
         // carry, and sts-guard puts back the identical hook and claim template, so the pod template
         // is unchanged (no rollout) and the immutable claim templates pass.
-        const update = mutateStatefulSet(review(sts, live), settings);
+        const update = mutateStatefulSet(review(sts, live), settings, newStatefulSetLookups());
         t.strictSame(applied(sts, update.patch), live);
         t.equal(admit(objects, review(applied(sts, update.patch), live)).decision.allowed, true);
       }

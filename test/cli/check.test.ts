@@ -43,6 +43,26 @@ t.test('a replica set with --replSet and its headless Service is admitted: exit 
   t.equal(stderr, '');
 });
 
+t.test(
+  'a ClusterIP Service of the input over the replica set is reported (client-routing, a warning)',
+  async (t) => {
+    const file = await writeManifest(
+      dir,
+      'client-service.yaml',
+      yamlDocuments(
+        replicaSet(),
+        service('mongodb-headless'),
+        service('mongodb', 'grade-submission', '10.96.0.12'),
+      ),
+    );
+    const run = await runCli(['check', file]);
+    t.match(run, { code: 0 }, 'a warning, so still admitted');
+    t.match(run.stdout, 'Service "grade-submission/mongodb" [client-routing]');
+    t.match(run.stdout, 'SECONDARY included');
+    t.match(run.stdout, '/?replicaSet=rs0');
+  },
+);
+
 t.test('a MongoDB with 3 replicas and no --replSet is denied with the exact fix: exit 1', async (t) => {
   const file = await writeManifest(dir, 'no-replset.yaml', withoutReplSet);
   const run = await runCli(['check', file]);
@@ -155,7 +175,9 @@ t.test(
   '--show-mutation prints the JSON Patch and the StatefulSet with the postStart hook and claim template',
   async (t) => {
     const file = await writeManifest(dir, 'mutation.yaml', compliant);
-    const run = await runCli(['check', '--show-mutation', file]);
+    // The initiation window starts "now"; SOURCE_DATE_EPOCH pins it, so the two runs agree.
+    const env = { SOURCE_DATE_EPOCH: '1767225600' };
+    const run = await runCli(['check', '--show-mutation', file], { env });
     const { stdout } = run;
     t.match(run, { code: 0 }, 'exit 0: admitted');
     const patchStart = stdout.indexOf('# StatefulSet grade-submission/mongodb');
@@ -180,7 +202,12 @@ t.test(
     const blockScalar = /^( +)- \|\n\1 {2}# sts-guard:mongodb-replica-set-bootstrap v\d+$/m;
     t.ok(blockScalar.test(stdout), 'the script is a YAML block scalar, readable line by line');
 
-    const json = await runCli(['check', '--show-mutation', '-o', 'json', file]);
+    t.match(
+      stdout,
+      'INITIATE_UNTIL=1767227400',
+      'a new environment gets the initiation window from SOURCE_DATE_EPOCH',
+    );
+    const json = await runCli(['check', '--show-mutation', '-o', 'json', file], { env });
     const [object] = (JSON.parse(json.stdout) as JsonReport).objects;
     t.same(object!.mutated, mutated, 'with --output json the mutated object is in "mutated"');
   },

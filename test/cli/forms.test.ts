@@ -194,7 +194,7 @@ t.test('an invalid exception list is an input error naming every problem: exit 2
   t.match(run.stderr, "exceptions.0: must have required property 'reason'");
   t.match(
     run.stderr,
-    'exceptions.0.rules.0: must be one of "replica-set", "headless-service", "service-protection", "*"',
+    'exceptions.0.rules.0: must be one of "replica-set", "headless-service", "service-protection", "client-routing", "*"',
   );
   t.match(run.stderr, 'exceptions.0.match: must NOT have fewer than 1 properties');
 });

@@ -120,7 +120,7 @@ t.test('the webhook configurations keep their contract in every variant', async 
           apiGroups: [''],
           apiVersions: ['v1'],
           resources: ['services'],
-          operations: ['UPDATE', 'DELETE'],
+          operations: ['CREATE', 'UPDATE', 'DELETE'],
           scope: 'Namespaced',
         },
       ]);
@@ -181,13 +181,18 @@ t.test('matchConditions never read a field they have not checked for', async (t)
   t.match(scaleAboveOne, 'has(object.spec) && has(object.spec.replicas) && object.spec.replicas > 1');
 
   const services = webhookNamed(w, 'services.validate.sts-guard.io');
-  t.same(conditionNames(services), ['was-headless', 'deleted-or-no-longer-headless']);
-  const [wasHeadless, harmed] = (services.matchConditions ?? []).map((c) => c.expression);
-  t.match(
-    wasHeadless,
-    /^oldObject == null \|\| \(has\(oldObject\.spec\) && has\(oldObject\.spec\.clusterIP\)/,
-  );
-  t.match(harmed, /^request\.operation == 'DELETE' \|\|\s+!\(object != null && has\(object\.spec\)/);
+  t.same(conditionNames(services), ['protection-or-routing']);
+  const [either] = (services.matchConditions ?? []).map((c) => c.expression);
+  // Every field read is guarded: oldObject/object null checks, has() on each spec field, and
+  // `in` before an annotation is indexed.
+  for (const guarded of [
+    "(request.operation == 'DELETE' && (oldObject == null || (has(oldObject.spec) && has(oldObject.spec.clusterIP) &&",
+    'has(object.spec.selector) && size(object.spec.selector) > 0',
+    "'sts-guard.io/client-routing' in object.metadata.annotations &&",
+    '!has(oldObject.spec.selector) || oldObject.spec.selector != object.spec.selector',
+  ]) {
+    t.ok(either?.includes(guarded), guarded);
+  }
 });
 
 t.test('in-cluster variants call the Service sts-guard on 443, which reaches the pods on 8443', async (t) => {
@@ -312,7 +317,7 @@ t.test('the NetworkPolicy admits only HTTPS on 8443 and lets out only the Kubern
 });
 
 t.test(
-  'RBAC: read Services and StatefulSets, get ConfigMaps, nothing else, for the sts-guard ServiceAccount',
+  'RBAC: read Services and StatefulSets, list PersistentVolumeClaims, get ConfigMaps, nothing else, for the sts-guard ServiceAccount',
   async (t) => {
     for (const [variant, rendered] of variants) {
       const role = rendered.one<V1ClusterRole>('ClusterRole');
@@ -320,6 +325,7 @@ t.test(
         role.rules,
         [
           { apiGroups: [''], resources: ['services'], verbs: ['get', 'list', 'watch'] },
+          { apiGroups: [''], resources: ['persistentvolumeclaims'], verbs: ['list'] },
           { apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['get', 'list'] },
           { apiGroups: [''], resources: ['configmaps'], verbs: ['get'] },
         ],

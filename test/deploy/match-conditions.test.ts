@@ -102,3 +102,35 @@ t.test(
     t.equal(called(name, review('UPDATE', headless, external)), true, 'turn it into ExternalName');
   },
 );
+
+t.test(
+  'the Services webhook is called when a Service that load-balances over pods is created or re-pointed',
+  async (t) => {
+    const name = 'services.validate.sts-guard.io';
+    const review = (operation: 'CREATE' | 'UPDATE', object: unknown, oldObject?: unknown) =>
+      admissionReview({ operation, object, oldObject, kind: serviceKind, resource: serviceResource });
+    // A Service as `kubectl apply` sends it at CREATE: no clusterIP yet, so one will be allocated.
+    const clusterIp = service('mongodb', 'grade-submission', '');
+    delete clusterIp.spec?.clusterIP;
+    t.equal(called(name, review('CREATE', clusterIp)), true, 'create a ClusterIP Service with a selector');
+    t.equal(called(name, review('CREATE', service('mongodb-headless'))), false, 'create a headless Service');
+    const seedOnly = {
+      ...clusterIp,
+      metadata: { ...clusterIp.metadata, annotations: { 'sts-guard.io/client-routing': 'seed-only' } },
+    };
+    t.equal(called(name, review('CREATE', seedOnly)), false, 'create one annotated seed-only');
+    const noSelector = { ...clusterIp, spec: { ports: clusterIp.spec?.ports } };
+    t.equal(called(name, review('CREATE', noSelector)), false, 'create one without a selector');
+    const external = { ...clusterIp, spec: { type: 'ExternalName', externalName: 'db.example.com' } };
+    t.equal(called(name, review('CREATE', external)), false, 'create an ExternalName Service');
+
+    const live = service('mongodb', 'grade-submission', '10.96.0.12');
+    const relabelled = { ...live, metadata: { ...live.metadata, labels: { team: 'grades' } } };
+    t.equal(called(name, review('UPDATE', relabelled, live)), false, 'relabel it');
+    const repointed = { ...live, spec: { ...live.spec, selector: { app: 'mongodb' } } };
+    t.equal(called(name, review('UPDATE', repointed, live)), true, 'change its selector');
+    const unannotated = { ...live };
+    const annotated = { ...live, metadata: { ...live.metadata, annotations: seedOnly.metadata.annotations } };
+    t.equal(called(name, review('UPDATE', unannotated, annotated)), true, 'drop the seed-only annotation');
+  },
+);

@@ -66,7 +66,9 @@ t.test('all pods starting at once (podManagementPolicy: Parallel) form one set o
     t.teardown(() => box.remove());
     // Slower pacing (2 s → 100 ms) so the joiners' 30 attempts outlast ordinal 0's start on a busy machine.
     const runs = await Promise.all(
-      [0, 1, 2].map((ordinal) => box.run(hook, { pod: `mongodb-${ordinal}`, sleepScale: 0.05 })),
+      [0, 1, 2].map((ordinal) =>
+        box.run(hook, { pod: `mongodb-${ordinal}`, sleepScale: 0.05, shSleepSeconds: 0.1 }),
+      ),
     );
     t.same(
       runs.map((r) => r.exitCode),

@@ -118,7 +118,7 @@ const scenarios: Scenario[] = [
         ],
       );
       t.same(configHosts(after, pod(0)), [host(0)]);
-      t.equal(after.primary, host(0));
+      t.same(after.primaries, [host(0)]);
     },
   },
   {
@@ -231,7 +231,7 @@ const scenarios: Scenario[] = [
       const { run: hookRun, after } = await run(t, before, { pod: pod(0) });
       t.equal(hookRun.exitCode, 0, output(hookRun));
       t.same(commands(after, 'replSetInitiate'), []);
-      t.equal(after.primary, host(1));
+      t.same(after.primaries, [host(1)]);
     },
   },
   {
@@ -239,7 +239,7 @@ const scenarios: Scenario[] = [
     async check(t, run) {
       // A whole-StatefulSet restart with OrderedReady: pod 1 is only created once pod 0's hook is done.
       const before = runningReplicaSet({ memberOrdinals: [0, 1, 2], primaryOrdinal: 0 });
-      before.primary = null;
+      before.primaries = [];
       memberOf(before, pod(0)).startingUp = 2;
       Object.assign(memberOf(before, pod(1)), { resolves: false, up: false });
       Object.assign(memberOf(before, pod(2)), { resolves: false, up: false });
@@ -257,7 +257,7 @@ const scenarios: Scenario[] = [
     async check(t, run) {
       // A two-member set that lost ordinal 0's data: ordinal 1 alone cannot elect; the config reaches 0 by heartbeat.
       const before = runningReplicaSet({ memberOrdinals: [0, 1], primaryOrdinal: 0 });
-      before.primary = null;
+      before.primaries = [];
       memberOf(before, pod(0)).startingUp = 3;
       const { run: hookRun, after } = await run(t, before, { pod: pod(0) });
       t.equal(hookRun.exitCode, 0, output(hookRun));
@@ -273,7 +273,7 @@ const scenarios: Scenario[] = [
         version: 1,
         extraPods: [simulatedMember(1)],
       });
-      before.primary = null;
+      before.primaries = [];
       before.election = { winner: host(0), remainingIsMasterCalls: 3 };
       const { run: hookRun, after } = await run(t, before, { pod: pod(1) });
       t.equal(hookRun.exitCode, 0, output(hookRun));

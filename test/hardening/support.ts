@@ -5,6 +5,7 @@ import { KubeConfig, type V1Scale, type V1Service } from '@kubernetes/client-nod
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import type { AdmissionRequest, AdmissionReview } from '../../src/admission/types.js';
+import { createKubernetesPersistentVolumeClaimDirectory } from '../../src/cluster/persistentvolumeclaims.js';
 import { createKubernetesServiceDirectory } from '../../src/cluster/services.js';
 import { createKubernetesStatefulSetDirectory } from '../../src/cluster/statefulsets.js';
 import type { PolicySettings } from '../../src/policy/index.js';
@@ -88,10 +89,12 @@ export async function webhookAgainst(
   const { settings, timeoutMs = 1000, ...rest } = o;
   const services = createKubernetesServiceDirectory({ timeoutMs, cache: false, log: silent, kubeConfig });
   const statefulSets = createKubernetesStatefulSetDirectory({ timeoutMs, log: silent, kubeConfig });
+  const claims = createKubernetesPersistentVolumeClaimDirectory({ timeoutMs, log: silent, kubeConfig });
   const app = await buildApp({
     settings: { ...defaultSettings(), ...settings },
     services,
     statefulSets,
+    claims,
     bodyLimitBytes: 1024 * 1024,
     logger: silent,
     ...rest,

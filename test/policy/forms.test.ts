@@ -2,6 +2,7 @@ import type { V1StatefulSet } from '@kubernetes/client-node';
 import t from 'tap';
 import { parse } from 'yaml';
 import {
+  claimsToLookUp,
   configMapsToLookUp,
   mutateStatefulSet,
   type PolicySettings,
@@ -9,7 +10,7 @@ import {
   type StatefulSetReview,
   validateStatefulSet,
 } from '../../src/policy/index.js';
-import { defaultSettings, statefulSet } from '../support/fixtures.js';
+import { defaultSettings, newStatefulSetLookups, statefulSet } from '../support/fixtures.js';
 import { configMapsOf, fixture } from '../support/manifests.js';
 
 const create = (object: V1StatefulSet): StatefulSetReview => ({
@@ -30,12 +31,14 @@ t.test(
     const decision = validateStatefulSet(create(sts), settings(), headless);
     t.equal(decision.allowed, true, decision.message);
     t.same(decision.violations, []);
-    const mutation = mutateStatefulSet(create(sts), settings());
+    const mutation = mutateStatefulSet(create(sts), settings(), newStatefulSetLookups());
     t.same(
       mutation.patch,
       [],
       'its image initiates and joins the set itself; /bitnami/mongodb is on a claim',
     );
+    t.same(mutation.warnings, [], 'no initiation-window or Parallel advice for a hook it does not get');
+    t.equal(claimsToLookUp(create(sts), settings()), undefined, 'no claim look-up: no window to stamp');
   },
 );
 
@@ -47,7 +50,7 @@ t.test(
     if (!container || !sts.spec) throw new Error('fixture changed');
     container.volumeMounts = container.volumeMounts?.filter((m) => m.name !== 'datadir');
     delete sts.spec.volumeClaimTemplates;
-    const mutation = mutateStatefulSet(create(sts), settings());
+    const mutation = mutateStatefulSet(create(sts), settings(), newStatefulSetLookups());
     t.same(mutation.injected, ['storage']);
     t.match(mutation.patch, [
       { path: '/spec/volumeClaimTemplates' },
@@ -101,10 +104,12 @@ for (const name of ['mongodb-community-operator.yaml', 'percona-server-mongodb.y
         decision.auditAnnotations?.['stepped-aside'],
         /managed by the MongoDB operator through (MongoDBCommunity\.mongodbcommunity\.mongodb\.com|PerconaServerMongoDB\.psmdb\.percona\.com)/,
       );
-      const mutation = mutateStatefulSet(review, settings());
+      const mutation = mutateStatefulSet(review, settings(), newStatefulSetLookups());
       t.same(mutation.patch, []);
+      t.same(mutation.warnings, []);
       t.ok(mutation.auditAnnotations?.['stepped-aside']);
       t.same(configMapsToLookUp(review, settings()), []);
+      t.equal(claimsToLookUp(review, settings()), undefined, 'no claim look-up: the operator bootstraps');
     },
   );
 }
@@ -153,7 +158,13 @@ t.test(
     const configMaps = configMapsOf(f);
     const decision = validateStatefulSet(review, settings(), headless, { configMaps });
     t.equal(decision.allowed, true, decision.message);
-    const mutation = mutateStatefulSet(review, settings(), { configMaps });
+    t.equal(claimsToLookUp(review, settings()), undefined, 'without the file, no hook is known to be due');
+    t.equal(
+      claimsToLookUp(review, settings(), { configMaps }),
+      'grade-submission',
+      'with it, the window needs the claims',
+    );
+    const mutation = mutateStatefulSet(review, settings(), { ...newStatefulSetLookups(), configMaps });
     t.same(mutation.injected, ['bootstrap-hook', 'storage']);
     const hook = JSON.stringify(mutation.patch[0]?.value);
     t.match(hook, 'rs0', 'the hook initiates the set named in the file');
@@ -195,7 +206,10 @@ t.test('a config file whose ConfigMap cannot be read follows the look-up failure
   );
   t.equal(warned.allowed, true);
   t.match(warned.warnings.join('\n'), 'could not tell whether mongod runs with --replSet');
-  const mutation = mutateStatefulSet(create(f.statefulSet), settings(), { configMaps });
+  const mutation = mutateStatefulSet(create(f.statefulSet), settings(), {
+    ...newStatefulSetLookups(),
+    configMaps,
+  });
   t.same(mutation.patch, [], 'nothing is injected on guesswork');
 });
 
@@ -222,7 +236,10 @@ t.test('a config file in a Secret is reported as unreadable, and the rule mode d
 t.test('a shell wrapper that execs mongod --replSet is admitted, and gets the hook', async (t) => {
   const { statefulSet: sts } = fixture('shell-wrapped-mongod.yaml');
   t.equal(validateStatefulSet(create(sts), settings(), headless).allowed, true);
-  t.same(mutateStatefulSet(create(sts), settings()).injected, ['bootstrap-hook', 'storage']);
+  t.same(mutateStatefulSet(create(sts), settings(), newStatefulSetLookups()).injected, [
+    'bootstrap-hook',
+    'storage',
+  ]);
 });
 
 t.test(

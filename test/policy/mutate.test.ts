@@ -9,7 +9,7 @@ import {
   type PolicySettings,
   type StatefulSetReview,
 } from '../../src/policy/index.js';
-import { defaultSettings, replicaSet, statefulSet } from '../support/fixtures.js';
+import { defaultSettings, newStatefulSetLookups, replicaSet, statefulSet } from '../support/fixtures.js';
 
 const create = (object: V1StatefulSet, namespace = 'grade-submission'): StatefulSetReview => ({
   operation: 'CREATE',
@@ -27,7 +27,7 @@ const mongo = (sts: V1StatefulSet) => sts.spec?.template.spec?.containers.find((
 
 t.test('CREATE: injects the bootstrap hook, a claim template, its mount and the annotation', async (t) => {
   const sts = replicaSet();
-  const m = mutateStatefulSet(create(sts), defaultSettings());
+  const m = mutateStatefulSet(create(sts), defaultSettings(), newStatefulSetLookups());
   t.same(m.injected, ['bootstrap-hook', 'storage']);
   t.same(m.warnings, []);
   const out = applied(sts, m.patch);
@@ -48,9 +48,9 @@ t.test('CREATE: injects the bootstrap hook, a claim template, its mount and the 
 t.test('the hook addresses members by their stable DNS names, from serviceName and namespace', async (t) => {
   const settings: PolicySettings = { ...defaultSettings(), clusterDomain: 'corp.internal' };
   const sts = replicaSet({ args: ['--replSet', 'grades', '--port', '27018'], serviceName: 'db-members' });
-  const out = applied(sts, mutateStatefulSet(create(sts, 'team-a'), settings).patch);
+  const out = applied(sts, mutateStatefulSet(create(sts, 'team-a'), settings, newStatefulSetLookups()).patch);
   const script = mongo(out)?.lifecycle?.postStart?.exec?.command?.[2] ?? '';
-  t.match(script, "SUFFIX='db-members.team-a.svc.corp.internal:27018'");
+  t.match(script, "SERVICE='db-members.team-a.svc.corp.internal'");
   t.match(script, "RS='grades'");
   t.match(script, 'PORT=27018');
 });
@@ -58,7 +58,9 @@ t.test('the hook addresses members by their stable DNS names, from serviceName a
 t.test('the hook does not depend on the replica count, so scaling never rolls the pods', async (t) => {
   const hookFor = (replicas: number) => {
     const sts = replicaSet({ replicas });
-    return mongo(applied(sts, mutateStatefulSet(create(sts), defaultSettings()).patch))?.lifecycle;
+    return mongo(
+      applied(sts, mutateStatefulSet(create(sts), defaultSettings(), newStatefulSetLookups()).patch),
+    )?.lifecycle;
   };
   t.same(hookFor(1), hookFor(3));
   t.same(hookFor(3), hookFor(7));
@@ -67,7 +69,7 @@ t.test('the hook does not depend on the replica count, so scaling never rolls th
 t.test('keeps preStop and other lifecycle fields intact', async (t) => {
   const preStop = { exec: { command: ['mongod', '--shutdown'] } };
   const sts = replicaSet({ container: { lifecycle: { preStop } } });
-  const m = mutateStatefulSet(create(sts), defaultSettings());
+  const m = mutateStatefulSet(create(sts), defaultSettings(), newStatefulSetLookups());
   t.ok(m.patch.some((op) => op.path === '/spec/template/spec/containers/0/lifecycle/postStart'));
   const lifecycle = mongo(applied(sts, m.patch))?.lifecycle;
   t.same(lifecycle?.preStop, preStop);
@@ -77,7 +79,7 @@ t.test('keeps preStop and other lifecycle fields intact', async (t) => {
 t.test('never overwrites a postStart the user wrote, and warns', async (t) => {
   const postStart = { exec: { command: ['/scripts/init-replica-set.sh'] } };
   const sts = replicaSet({ container: { lifecycle: { postStart } } });
-  const m = mutateStatefulSet(create(sts), defaultSettings());
+  const m = mutateStatefulSet(create(sts), defaultSettings(), newStatefulSetLookups());
   t.notOk(m.patch.some((op) => op.path.includes('lifecycle')));
   t.same(mongo(applied(sts, m.patch))?.lifecycle?.postStart, postStart);
   t.match(m.warnings.join('\n'), 'has its own postStart hook');
@@ -87,7 +89,7 @@ t.test('adds no storage when a volume is already mounted at the data path or abo
   for (const mountPath of ['/data/db', '/data', '/data/db/']) {
     const sts = replicaSet({ container: { volumeMounts: [{ name: 'data', mountPath }] } });
     sts.spec = { ...sts.spec!, volumeClaimTemplates: [{ metadata: { name: 'data' } }] };
-    const m = mutateStatefulSet(create(sts), defaultSettings());
+    const m = mutateStatefulSet(create(sts), defaultSettings(), newStatefulSetLookups());
     t.same(m.injected, ['bootstrap-hook'], mountPath);
   }
 });
@@ -98,7 +100,7 @@ t.test('a mount elsewhere does not count: storage goes to --dbpath', async (t) =
     container: { volumeMounts: [{ name: 'config', mountPath: '/etc/mongo' }] },
   });
   sts.spec!.template.spec!.volumes = [{ name: 'config', configMap: { name: 'mongo-config' } }];
-  const out = applied(sts, mutateStatefulSet(create(sts), defaultSettings()).patch);
+  const out = applied(sts, mutateStatefulSet(create(sts), defaultSettings(), newStatefulSetLookups()).patch);
   t.same(mongo(out)?.volumeMounts, [
     { name: 'config', mountPath: '/etc/mongo' },
     { name: 'mongodb-data', mountPath: '/var/lib/mongo' },
@@ -110,7 +112,10 @@ t.test('claim templates take size and storage class from the configuration', asy
     ...defaultSettings(),
     storage: { size: '20Gi', storageClassName: 'fast-ssd' },
   };
-  const out = applied(replicaSet(), mutateStatefulSet(create(replicaSet()), settings).patch);
+  const out = applied(
+    replicaSet(),
+    mutateStatefulSet(create(replicaSet()), settings, newStatefulSetLookups()).patch,
+  );
   t.same(out.spec?.volumeClaimTemplates?.[0]?.spec, {
     accessModes: ['ReadWriteOnce'],
     resources: { requests: { storage: '20Gi' } },
@@ -121,14 +126,14 @@ t.test('claim templates take size and storage class from the configuration', asy
 t.test('picks another claim name when mongodb-data is taken by a pod volume', async (t) => {
   const sts = replicaSet();
   sts.spec!.template.spec!.volumes = [{ name: 'mongodb-data', emptyDir: {} }];
-  const out = applied(sts, mutateStatefulSet(create(sts), defaultSettings()).patch);
+  const out = applied(sts, mutateStatefulSet(create(sts), defaultSettings(), newStatefulSetLookups()).patch);
   t.equal(out.spec?.volumeClaimTemplates?.[0]?.metadata?.name, 'sts-guard-mongodb-data');
 });
 
 t.test('escapes "/" in the annotation key when annotations already exist', async (t) => {
   const sts = replicaSet();
   sts.metadata!.annotations = { 'team.example.com/owner': 'grades' };
-  const m = mutateStatefulSet(create(sts), defaultSettings());
+  const m = mutateStatefulSet(create(sts), defaultSettings(), newStatefulSetLookups());
   t.ok(m.patch.some((op) => op.path === '/metadata/annotations/sts-guard.io~1injected'));
   t.same(applied(sts, m.patch).metadata?.annotations, {
     'team.example.com/owner': 'grades',
@@ -141,6 +146,7 @@ t.test('UPDATE: never adds volumeClaimTemplates (immutable) and warns instead', 
   const m = mutateStatefulSet(
     { operation: 'UPDATE', namespace: 'grade-submission', object: old, oldObject: old },
     defaultSettings(),
+    newStatefulSetLookups(),
   );
   t.notOk(m.patch.some((op) => op.path.startsWith('/spec/volumeClaimTemplates')));
   t.same(m.injected, ['bootstrap-hook']);
@@ -149,7 +155,10 @@ t.test('UPDATE: never adds volumeClaimTemplates (immutable) and warns instead', 
 
 t.test('UPDATE: an apply that dropped the injected claim gets the same claim back, unchanged', async (t) => {
   const manifest = replicaSet();
-  const live = applied(manifest, mutateStatefulSet(create(manifest), defaultSettings()).patch);
+  const live = applied(
+    manifest,
+    mutateStatefulSet(create(manifest), defaultSettings(), newStatefulSetLookups()).patch,
+  );
   // Server-side apply of the original manifest removes fields the manifest does not have.
   const incoming = structuredClone(manifest);
   incoming.metadata!.annotations = { ...live.metadata?.annotations };
@@ -157,6 +166,7 @@ t.test('UPDATE: an apply that dropped the injected claim gets the same claim bac
   const m = mutateStatefulSet(
     { operation: 'UPDATE', namespace: 'grade-submission', object: incoming, oldObject: live },
     defaultSettings(),
+    newStatefulSetLookups(),
   );
   const out = applied(incoming, m.patch);
   t.same(out.spec?.volumeClaimTemplates, live.spec?.volumeClaimTemplates);
@@ -165,18 +175,26 @@ t.test('UPDATE: an apply that dropped the injected claim gets the same claim bac
 });
 
 t.test('a StatefulSet without --replSet, or not a database, is not mutated', async (t) => {
-  t.same(mutateStatefulSet(create(statefulSet({ replicas: 1 })), defaultSettings()).patch, []);
+  t.same(
+    mutateStatefulSet(create(statefulSet({ replicas: 1 })), defaultSettings(), newStatefulSetLookups()).patch,
+    [],
+  );
   t.same(
     mutateStatefulSet(
       create(statefulSet({ image: 'postgres:16', args: ['--replSet', 'x'] })),
       defaultSettings(),
+      newStatefulSetLookups(),
     ).patch,
     [],
   );
 });
 
 t.test('a replica set without serviceName gets storage but no hook, and a warning', async (t) => {
-  const m = mutateStatefulSet(create(replicaSet({ serviceName: '' })), defaultSettings());
+  const m = mutateStatefulSet(
+    create(replicaSet({ serviceName: '' })),
+    defaultSettings(),
+    newStatefulSetLookups(),
+  );
   t.same(m.injected, ['storage']);
   t.match(m.warnings.join('\n'), 'spec.serviceName is empty');
 });
@@ -187,6 +205,7 @@ t.test('DELETE and CONNECT are never mutated', async (t) => {
       mutateStatefulSet(
         { operation, namespace: 'grade-submission', oldObject: replicaSet() },
         defaultSettings(),
+        newStatefulSetLookups(),
       ).patch,
       [],
     );
@@ -274,13 +293,14 @@ t.test(
           object: sts,
           oldObject: operation === 'UPDATE' ? sts : undefined,
         };
-        const first = mutateStatefulSet(review, defaultSettings());
+        const first = mutateStatefulSet(review, defaultSettings(), newStatefulSetLookups());
         // validate=true: fast-json-patch rejects paths that do not exist, as the API server would.
         const once = applied(sts, first.patch);
         if (first.patch.length > 0) patched++;
         const second = mutateStatefulSet(
           { ...review, object: once, oldObject: operation === 'UPDATE' ? once : undefined },
           defaultSettings(),
+          newStatefulSetLookups(),
         );
         return second.patch.length === 0;
       }),

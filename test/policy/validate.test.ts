@@ -248,3 +248,15 @@ t.test(
     t.match(d.message, 'add clusterIP: None to Service "mongodb-headless"');
   },
 );
+
+t.test('a headless Service without publishNotReadyAddresses is admitted with a warning', async (t) => {
+  const headless = service('mongodb-headless');
+  delete headless.spec?.publishNotReadyAddresses;
+  const decision = validateStatefulSet(
+    { operation: 'CREATE', namespace: 'grade-submission', object: replicaSet() },
+    defaultSettings(),
+    { outcome: 'found', service: headless },
+  );
+  t.equal(decision.allowed, true);
+  t.match(decision.warnings.join('\n'), 'does not set publishNotReadyAddresses: true');
+});

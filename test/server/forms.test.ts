@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import t from 'tap';
 import type { AdmissionReview } from '../../src/admission/types.js';
 import { createKubernetesConfigMapDirectory } from '../../src/cluster/configmaps.js';
+import { createKubernetesPersistentVolumeClaimDirectory } from '../../src/cluster/persistentvolumeclaims.js';
 import { createKubernetesServiceDirectory } from '../../src/cluster/services.js';
 import { watchExceptionList } from '../../src/exceptions/source.js';
 import { buildApp } from '../../src/server/app.js';
@@ -16,8 +17,8 @@ import { admissionReview, defaultSettings } from '../support/fixtures.js';
 import { httpsRequest } from '../support/https.js';
 import { fixture } from '../support/manifests.js';
 
-// The forms MongoDB really runs in, through the HTTPS webhook: Services and ConfigMaps are read
-// from a stand-in API server (test/support/apiserver.ts) by the real Kubernetes client.
+// The forms MongoDB really runs in, through the HTTPS webhook: Services, ConfigMaps and
+// PersistentVolumeClaims are read from a stand-in API server (test/support/apiserver.ts) by the real Kubernetes client.
 const log = pino({ level: 'silent' });
 const api = await new LocalApiServer().start();
 const fixtures = [
@@ -51,11 +52,17 @@ const services = createKubernetesServiceDirectory({
   kubeConfig: api.kubeConfig(),
 });
 const configMaps = createKubernetesConfigMapDirectory({ timeoutMs: 1000, log, kubeConfig: api.kubeConfig() });
+const claims = createKubernetesPersistentVolumeClaimDirectory({
+  timeoutMs: 1000,
+  log,
+  kubeConfig: api.kubeConfig(),
+});
 const certificate = await createDevelopmentCertificate(await mkdtemp(join(tmpdir(), 'sts-guard-test-')));
 const app: FastifyInstance = await buildApp({
   settings: defaultSettings(),
   services,
   configMaps,
+  claims,
   exceptions,
   exceptionStatus: exceptions,
   bodyLimitBytes: 1024 * 1024,
@@ -70,6 +77,14 @@ t.teardown(async () => {
   await api.close();
   await rm(dir, { recursive: true, force: true });
 });
+
+const CLAIM_LIST = 'GET /api/v1/namespaces/grade-submission/persistentvolumeclaims';
+/** The stand-in API server's requests made while `action` ran. */
+async function requestsDuring(action: () => Promise<unknown>): Promise<string[]> {
+  const before = api.requests.length;
+  await action();
+  return api.requests.slice(before);
+}
 
 async function post(path: '/validate' | '/mutate', object: V1StatefulSet) {
   const answer = await httpsRequest(`${origin}${path}`, {
@@ -86,9 +101,17 @@ async function post(path: '/validate' | '/mutate', object: V1StatefulSet) {
 t.test('the Bitnami chart is admitted and left unpatched: its image bootstraps the set itself', async (t) => {
   const { statefulSet } = fixture('bitnami-mongodb-replicaset.yaml');
   t.equal((await post('/validate', statefulSet)).response.allowed, true);
-  const mutate = await post('/mutate', statefulSet);
+  let mutate = await post('/mutate', statefulSet);
+  const requests = await requestsDuring(async () => {
+    mutate = await post('/mutate', statefulSet);
+  });
   t.equal(mutate.response.allowed, true);
   t.same(mutate.patch, []);
+  t.same(mutate.response.warnings, undefined, 'no initiation-window or Parallel advice either');
+  t.notOk(
+    requests.some((r) => r.includes('persistentvolumeclaims')),
+    'no claim look-up: no window to stamp',
+  );
 });
 
 for (const name of ['mongodb-community-operator.yaml', 'percona-server-mongodb.yaml']) {
@@ -99,9 +122,13 @@ for (const name of ['mongodb-community-operator.yaml', 'percona-server-mongodb.y
       const validate = await post('/validate', statefulSet);
       t.equal(validate.response.allowed, true);
       t.match(validate.response.auditAnnotations?.['stepped-aside'], 'managed by the MongoDB operator');
-      const mutate = await post('/mutate', statefulSet);
+      let mutate = await post('/mutate', statefulSet);
+      const requests = await requestsDuring(async () => {
+        mutate = await post('/mutate', statefulSet);
+      });
       t.equal(mutate.response.patch, undefined);
       t.match(mutate.response.auditAnnotations?.['stepped-aside'], 'managed by the MongoDB operator');
+      t.same(requests, [], 'no look-up at all: the operator bootstraps its set');
     },
   );
 }
@@ -118,8 +145,17 @@ t.test(
         .includes('GET /api/v1/namespaces/grade-submission/configmaps/mongodb-config'),
       'a live GET of the ConfigMap',
     );
-    const mutate = await post('/mutate', statefulSet);
+    let mutate = await post('/mutate', statefulSet);
+    const requests = await requestsDuring(async () => {
+      mutate = await post('/mutate', statefulSet);
+    });
+    t.same(
+      requests,
+      ['GET /api/v1/namespaces/grade-submission/configmaps/mongodb-config', CLAIM_LIST],
+      'the ConfigMap first (it makes this a replica set), then the claims for the initiation window',
+    );
     t.match(JSON.stringify(mutate.patch[0]?.value), /27018/, 'the hook uses net.port');
+    t.match(JSON.stringify(mutate.patch[0]?.value), /INITIATE_UNTIL=[1-9]/, 'a new set: the window is open');
     t.match(mutate.patch, [{}, {}, { value: { mountPath: '/data/mongo' } }], 'storage at storage.dbPath');
   },
 );

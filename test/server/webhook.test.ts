@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import t from 'tap';
 import type { AdmissionReview } from '../../src/admission/types.js';
+import { createKubernetesPersistentVolumeClaimDirectory } from '../../src/cluster/persistentvolumeclaims.js';
 import { createKubernetesServiceDirectory } from '../../src/cluster/services.js';
 import { buildApp } from '../../src/server/app.js';
 import { createDevelopmentCertificate } from '../../src/server/tls.js';
@@ -39,6 +40,11 @@ const certificate = await createDevelopmentCertificate(await mkdtemp(join(tmpdir
 const app: FastifyInstance = await buildApp({
   settings: defaultSettings(),
   services,
+  claims: createKubernetesPersistentVolumeClaimDirectory({
+    timeoutMs: 1000,
+    log: logger,
+    kubeConfig: api.kubeConfig(),
+  }),
   bodyLimitBytes: 256 * 1024,
   logger,
   https: { key: certificate.key, cert: certificate.cert },
@@ -79,7 +85,12 @@ t.test(
 t.test('POST /validate admits a replica set whose headless Service exists', async (t) => {
   const review = admissionReview({ object: replicaSet() });
   const { body } = await post('/validate', review);
-  t.same(body.response, { uid: review.request.uid, allowed: true });
+  t.match(body.response, { uid: review.request.uid, allowed: true });
+  // The ClusterIP Service "mongodb" of this namespace selects its pods: client-routing warns, only.
+  t.same(
+    body.response?.warnings?.map((w) => w.slice(0, w.indexOf(':'))),
+    ['Service "grade-submission/mongodb" [client-routing]'],
+  );
 });
 
 t.test('POST /validate finds a Service created in the same apply, just before the StatefulSet', async (t) => {

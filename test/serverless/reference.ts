@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import type { AdmissionReview } from '../../src/admission/types.js';
+import { createKubernetesPersistentVolumeClaimDirectory } from '../../src/cluster/persistentvolumeclaims.js';
 import { createKubernetesServiceDirectory } from '../../src/cluster/services.js';
 import { createKubernetesStatefulSetDirectory } from '../../src/cluster/statefulsets.js';
 import { loadConfig } from '../../src/config.js';
@@ -101,11 +102,17 @@ export async function startHttpsReference(api: LocalApiServer, env: NodeJS.Proce
     log,
     kubeConfig: api.kubeConfig(),
   });
+  const claims = createKubernetesPersistentVolumeClaimDirectory({
+    timeoutMs: config.lookup.timeoutMs,
+    log,
+    kubeConfig: api.kubeConfig(),
+  });
   const certificate = await createDevelopmentCertificate(await mkdtemp(join(tmpdir(), 'sts-guard-ref-')));
   const app: FastifyInstance = await buildApp({
     settings: config.policy,
     services,
     statefulSets,
+    claims,
     bodyLimitBytes: config.bodyLimitBytes,
     logger: log,
     https: { key: certificate.key, cert: certificate.cert },
@@ -131,5 +138,6 @@ export async function startHttpsReference(api: LocalApiServer, env: NodeJS.Proce
  * StatefulSets of one namespace. Never a cluster-wide LIST and never a WATCH (those fill a cache).
  */
 export const isLiveLookup = (request: string) =>
-  /^GET \/api\/v1\/namespaces\/[^/]+\/services\/[^/?]+$/.test(request) ||
+  /^GET \/api\/v1\/namespaces\/[^/]+\/services(\/[^/?]+)?$/.test(request) ||
+  /^GET \/api\/v1\/namespaces\/[^/]+\/persistentvolumeclaims$/.test(request) ||
   /^GET \/apis\/apps\/v1\/namespaces\/[^/]+\/statefulsets(\/[^/?]+)?$/.test(request);

@@ -1,10 +1,16 @@
-// STAND-IN, not a real API server: a Node imitation of the few Service and StatefulSet calls
-// sts-guard makes, kept only for faults the real kube-apiserver cannot be made to produce on cue
-// (hangs, delays, 403, 500). Everything else is proven against the real one in test/e2e/.
+// STAND-IN, not a real API server: a Node imitation of the few Service, StatefulSet, ConfigMap and
+// PersistentVolumeClaim calls sts-guard makes, kept only for faults the real kube-apiserver cannot
+// be made to produce on cue (hangs, delays, 403, 500). Everything else is proven against the real one in test/e2e/.
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { KubeConfig, type V1ConfigMap, type V1Service, type V1StatefulSet } from '@kubernetes/client-node';
+import {
+  KubeConfig,
+  type V1ConfigMap,
+  type V1PersistentVolumeClaim,
+  type V1Service,
+  type V1StatefulSet,
+} from '@kubernetes/client-node';
 
 export type Misbehaviour =
   | { kind: 'none' }
@@ -14,8 +20,9 @@ export type Misbehaviour =
 
 /**
  * A stand-in API server: an HTTP server that answers the Kubernetes API calls sts-guard makes for
- * Services (GET one, LIST all, WATCH all), StatefulSets (GET one, LIST a namespace) and ConfigMaps
- * (GET one), so tests drive the real @kubernetes/client-node client into faults on cue.
+ * Services (GET one, LIST all, LIST a namespace, WATCH all), StatefulSets (GET one, LIST a
+ * namespace), ConfigMaps (GET one) and PersistentVolumeClaims (LIST a namespace), so tests drive
+ * the real @kubernetes/client-node client into faults on cue.
  */
 export class LocalApiServer {
   readonly services = new Map<string, V1Service>();
@@ -23,6 +30,8 @@ export class LocalApiServer {
   readonly statefulSets = new Map<string, V1StatefulSet>();
   /** ConfigMaps by `namespace/name`. */
   readonly configMaps = new Map<string, V1ConfigMap>();
+  /** PersistentVolumeClaims by `namespace/name`. */
+  readonly claims = new Map<string, V1PersistentVolumeClaim>();
   /** Misbehaviour for every request not matched by `misbehaveOn`. */
   misbehaviour: Misbehaviour = { kind: 'none' };
   /** Per-path misbehaviour, first match wins (see `misbehaveOn`). */
@@ -87,6 +96,16 @@ export class LocalApiServer {
     });
   }
 
+  /** Adds or replaces a PersistentVolumeClaim (no watch: sts-guard lists them live). */
+  putClaim(namespace: string, name: string): void {
+    this.claims.set(`${namespace}/${name}`, {
+      apiVersion: 'v1',
+      kind: 'PersistentVolumeClaim',
+      metadata: { name, namespace, resourceVersion: String(++this.resourceVersion) },
+      spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
+    });
+  }
+
   /**
    * Misbehaves only on requests whose path matches, e.g. `/statefulsets/` or `/services/`;
    * `{ kind: 'none' }` makes a path behave while `misbehaviour` applies elsewhere.
@@ -147,6 +166,15 @@ export class LocalApiServer {
         items: [...this.services.values()],
       });
     }
+    const serviceList = url.pathname.match(/^\/api\/v1\/namespaces\/([^/]+)\/services$/);
+    if (serviceList) {
+      return this.json(res, 200, {
+        apiVersion: 'v1',
+        kind: 'ServiceList',
+        metadata: { resourceVersion: String(this.resourceVersion) },
+        items: [...this.services.values()].filter((s) => s.metadata?.namespace === serviceList[1]),
+      });
+    }
     const statefulSet = url.pathname.match(/^\/apis\/apps\/v1\/namespaces\/([^/]+)\/statefulsets\/([^/]+)$/);
     if (statefulSet) {
       const found = this.statefulSets.get(`${statefulSet[1]}/${statefulSet[2]}`);
@@ -162,6 +190,15 @@ export class LocalApiServer {
         kind: 'StatefulSetList',
         metadata: { resourceVersion: String(this.resourceVersion) },
         items: [...this.statefulSets.values()].filter((s) => s.metadata?.namespace === statefulSetList[1]),
+      });
+    }
+    const claimList = url.pathname.match(/^\/api\/v1\/namespaces\/([^/]+)\/persistentvolumeclaims$/);
+    if (claimList) {
+      return this.json(res, 200, {
+        apiVersion: 'v1',
+        kind: 'PersistentVolumeClaimList',
+        metadata: { resourceVersion: String(this.resourceVersion) },
+        items: [...this.claims.values()].filter((c) => c.metadata?.namespace === claimList[1]),
       });
     }
     return this.status(res, 404, `no route for ${url.pathname}`, 'NotFound');

@@ -1,14 +1,29 @@
 import { randomUUID } from 'node:crypto';
 import type { V1Container, V1Service, V1StatefulSet } from '@kubernetes/client-node';
 import type { AdmissionRequest, AdmissionReview } from '../../src/admission/types.js';
-import type { Operation, PolicySettings } from '../../src/policy/index.js';
+import type { MutationLookups, Operation, PolicySettings } from '../../src/policy/index.js';
 
 /** Policy settings as `loadConfig()` defaults them. */
 export const defaultSettings = (): PolicySettings => ({
-  rules: { 'replica-set': 'enforce', 'headless-service': 'enforce', 'service-protection': 'enforce' },
+  rules: {
+    'replica-set': 'enforce',
+    'headless-service': 'enforce',
+    'service-protection': 'enforce',
+    'client-routing': 'warn',
+  },
   lookupFailureMode: 'deny',
   clusterDomain: 'cluster.local',
   storage: { size: '1Gi' },
+  initiationWindowSeconds: 30 * 60,
+});
+
+/** A fixed "now" (2026-01-01T00:00:00Z), so injected hooks compare equal across calls. */
+export const FIXED_NOW = 1_767_225_600;
+
+/** What the mutating webhook's edge finds for a brand-new StatefulSet: no claims yet. */
+export const newStatefulSetLookups = (now = FIXED_NOW): MutationLookups => ({
+  claims: { outcome: 'found', claims: [] },
+  now,
 });
 
 export interface StatefulSetOptions {

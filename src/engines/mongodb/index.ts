@@ -2,12 +2,13 @@ import type { V1Container, V1LifecycleHandler, V1PodSpec } from '@kubernetes/cli
 import { imageRepositorySegments } from '../image.js';
 import type {
   DatabaseEngine,
+  InitiationWindow,
   MemberAddressing,
   ReplicaSetWiring,
   ServerInput,
   ServerSettings,
 } from '../types.js';
-import { BOOTSTRAP_MARKER, bootstrapScript } from './bootstrap.js';
+import { BOOTSTRAP_MARKER, bootstrapHookInfo, bootstrapResetToken, bootstrapScript } from './bootstrap.js';
 import {
   flagsFix,
   isRuntimeValue,
@@ -206,11 +207,17 @@ export const mongodb: DatabaseEngine = {
     return inspect(alone(container)).port;
   },
 
-  bootstrapHook(addressing: MemberAddressing): V1LifecycleHandler {
-    return { exec: { command: ['/bin/sh', '-c', bootstrapScript(addressing)] } };
+  bootstrapHook(addressing: MemberAddressing, window?: InitiationWindow): V1LifecycleHandler {
+    return { exec: { command: ['/bin/sh', '-c', bootstrapScript(addressing, window)] } };
   },
 
   isBootstrapHook(handler) {
     return handler.exec?.command?.some((part) => part.startsWith(BOOTSTRAP_MARKER)) ?? false;
   },
+
+  bootstrapHookInfo(handler) {
+    return bootstrapHookInfo(handler.exec?.command?.find((part) => part.startsWith(BOOTSTRAP_MARKER)));
+  },
+
+  bootstrapResetToken,
 };

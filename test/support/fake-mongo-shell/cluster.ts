@@ -26,6 +26,8 @@ export interface ReplicaSetConfig {
   term: number;
   protocolVersion: number;
   members: MemberConfig[];
+  /** mongod's `settings.replicaSetId`: a new one per replSetInitiate, so two sets of one name differ. */
+  settings?: { replicaSetId: string };
 }
 
 /** One pod's mongod as the rest of the cluster sees it. */
@@ -47,6 +49,12 @@ export interface SimulatedMember {
   startingUp: number;
   /** Access control is on: replica-set commands need a user, which the hook does not have. */
   auth: boolean;
+  /** The pod's IP: what the headless Service's DNS name resolves to. */
+  ip: string;
+  /** DNS lags the pod: this many more `getent` look-ups (by anyone) do not list it yet. */
+  dnsLag: number;
+  /** The writes this member's data directory holds, in order (the simulation's oplog). */
+  data: string[];
 }
 
 /** A connection or a command, in the order the fake shells performed them. */
@@ -69,14 +77,28 @@ export type ShellFlavour = 'mongosh' | 'mongo';
 
 export interface SimulatedCluster {
   port: number;
-  /** The host every member currently names as primary (possibly stale while an election runs). */
-  primary: string | null;
+  /**
+   * The members that are primary, at most one per replica set (`settings.replicaSetId`): more
+   * than one only when a set was forked. A member names the one of its own set.
+   */
+  primaries: string[];
   /** An election in progress: after this many more `isMaster` answers, `winner` is primary. */
   election: { winner: string; remainingIsMasterCalls: number } | null;
   /** How many `isMaster` answers a fresh replSetInitiate's election takes (0: immediate). */
   electionDelay: number;
   members: SimulatedMember[];
   events: ClusterEvent[];
+  /** How many sets replSetInitiate created: the source of new replicaSetIds. */
+  initiated: number;
+  /**
+   * Heartbeats, elections and replication run before every command (the replica-set simulator);
+   * off for the single-hook tests, whose elections are scripted with `election`.
+   */
+  background?: boolean;
+  /** Record only what the hooks print (long simulations would otherwise fill the file). */
+  printsOnly?: boolean;
+  /** Seconds the shells' clock (`new Date()` in the hook's JS) is ahead of the real one. */
+  clockOffsetSeconds?: number;
 }
 
 export interface MemberNaming {
@@ -137,13 +159,16 @@ export function simulatedMember(
     config: null,
     startingUp: 0,
     auth: false,
+    ip: `10.244.${Math.floor(ordinal / 200)}.${(ordinal % 200) + 10}`,
+    dnsLag: 0,
+    data: [],
     ...o,
   };
 }
 
 /** A cluster whose pods are `members`, with no replica set configured yet. */
 export function simulatedCluster(members: SimulatedMember[], port = defaultNaming.port): SimulatedCluster {
-  return { port, primary: null, election: null, electionDelay: 0, members, events: [] };
+  return { port, primaries: [], election: null, electionDelay: 0, members, events: [], initiated: 0 };
 }
 
 /**
@@ -164,6 +189,7 @@ export function runningReplicaSet(o: {
     version: o.version ?? o.memberOrdinals.length,
     term: 1,
     protocolVersion: 1,
+    settings: { replicaSetId: 'set-0' },
     members: o.memberOrdinals.map((ordinal) => {
       const voting = o.voting ? o.voting(ordinal) : true;
       return memberWithDefaults({
@@ -177,7 +203,7 @@ export function runningReplicaSet(o: {
     simulatedMember(ordinal, { config: structuredClone(config) }, naming),
   );
   const cluster = simulatedCluster([...members, ...(o.extraPods ?? [])], naming.port);
-  cluster.primary = memberHost(o.primaryOrdinal, naming);
+  cluster.primaries = [memberHost(o.primaryOrdinal, naming)];
   return cluster;
 }
 

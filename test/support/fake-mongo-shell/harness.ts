@@ -66,6 +66,8 @@ export interface RunOptions {
   interpreter?: string;
   /** How much of the script's in-shell `sleep(ms)` is really waited (default 0.005). */
   sleepScale?: number;
+  /** Seconds each sh `sleep` really waits (default: none). */
+  shSleepSeconds?: number;
 }
 
 export interface Sandbox {
@@ -78,7 +80,11 @@ export interface Sandbox {
 }
 
 /** A temp dir with the cluster file and a bin/ holding the fakes for `shells` only. */
-export function sandbox(cluster: SimulatedCluster, shells: ShellFlavour[]): Sandbox {
+export function sandbox(
+  cluster: SimulatedCluster,
+  shells: ShellFlavour[],
+  options: { getent?: boolean } = {},
+): Sandbox {
   const dir = mkdtempSync(join(tmpdir(), 'sts-guard-bootstrap-'));
   const bin = join(dir, 'bin');
   const clusterFile = join(dir, 'cluster.json');
@@ -89,12 +95,21 @@ export function sandbox(cluster: SimulatedCluster, shells: ShellFlavour[]): Sand
     copyFileSync(program, join(bin, shell));
     chmodSync(join(bin, shell), 0o755);
   }
+  // The simulated DNS: the same program, invoked as getent.
+  if (options.getent ?? true) {
+    copyFileSync(program, join(bin, 'getent'));
+    chmodSync(join(bin, 'getent'), 0o755);
+  }
   const script = (name: string, body: string) => {
     writeFileSync(join(bin, name), `#!/bin/sh\n${body}\n`);
     chmodSync(join(bin, name), 0o755);
   };
   script('hostname', 'printf "%s\\n" "$FAKE_HOSTNAME"');
-  script('sleep', 'printf "%s\\n" "$*" >>"$FAKE_SLEEP_LOG"');
+  // Records its argument; waits FAKE_SH_SLEEP seconds when set (pacing for hooks that run at once).
+  script(
+    'sleep',
+    'printf "%s\\n" "$*" >>"$FAKE_SLEEP_LOG"\nif [ -n "${FAKE_SH_SLEEP:-}" ]; then /bin/sleep "$FAKE_SH_SLEEP"; fi',
+  );
 
   let runs = 0;
   return {
@@ -112,6 +127,7 @@ export function sandbox(cluster: SimulatedCluster, shells: ShellFlavour[]): Sand
         FAKE_HOSTNAME: options.hostname ?? options.pod,
         FAKE_SLEEP_LOG: sleepLog,
         FAKE_MONGO_SLEEP_SCALE: String(options.sleepScale ?? 0.005),
+        ...(options.shSleepSeconds ? { FAKE_SH_SLEEP: String(options.shSleepSeconds) } : {}),
       };
       return new Promise((resolve) => {
         execFile(

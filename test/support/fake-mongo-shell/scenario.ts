@@ -4,19 +4,30 @@ import type { V1StatefulSet } from '@kubernetes/client-node';
 import jsonpatch from 'fast-json-patch';
 import {
   type JsonPatchOperation,
+  type MutationLookups,
   mutateStatefulSet,
   type PolicySettings,
 } from '../../../src/policy/index.js';
-import { defaultSettings, replicaSet } from '../fixtures.js';
+import { defaultSettings, newStatefulSetLookups, replicaSet } from '../fixtures.js';
 import type { ClusterEvent, SimulatedCluster, SimulatedMember } from './cluster.js';
 
-/** The postStart exec command the mutating webhook injects into `sts` (applied as the API server would). */
+/**
+ * When this test process "created" its StatefulSets: the hooks run against the real clock, so
+ * their initiation window starts now; one value per process keeps injected hooks comparable.
+ */
+export const CREATED_AT = Math.floor(Date.now() / 1000);
+
+/**
+ * The postStart exec command the mutating webhook injects into `sts` at its CREATE (applied as
+ * the API server would); `lookups` says what the claim look-up found (default: no claims, a new set).
+ */
 export function injectedHook(
   sts: V1StatefulSet = replicaSet(),
   namespace = 'grade-submission',
   settings: PolicySettings = defaultSettings(),
+  lookups: MutationLookups = newStatefulSetLookups(CREATED_AT),
 ): string[] {
-  const mutation = mutateStatefulSet({ operation: 'CREATE', namespace, object: sts }, settings);
+  const mutation = mutateStatefulSet({ operation: 'CREATE', namespace, object: sts }, settings, lookups);
   const patched = jsonpatch.applyPatch(
     structuredClone(sts),
     mutation.patch as JsonPatchOperation[] as jsonpatch.Operation[],

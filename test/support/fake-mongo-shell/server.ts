@@ -34,14 +34,50 @@ function failure(code: number, errmsg: string): CommandResult {
   return { ok: 0, errmsg, code, codeName: codeNames[code] ?? 'UnknownError' };
 }
 
-const member = (cluster: SimulatedCluster, host: string) => cluster.members.find((m) => m.host === host);
+const isAddress = (host: string) => /^(\d+\.){3}\d+:\d+$/.test(host);
+
+/** The member at `host`: its DNS name and port, or its pod IP and port. */
+export const member = (cluster: SimulatedCluster, host: string) =>
+  cluster.members.find((m) => m.host === host || `${m.ip}:${cluster.port}` === host);
+
+/** True when DNS answers for the member: its pod exists and the record has propagated. */
+export const inDns = (m: SimulatedMember) => m.resolves && m.dnsLag <= 0;
 
 /** Why a connection to `host` fails, or undefined when mongod there accepts it. */
 export function connectionFailure(cluster: SimulatedCluster, host: string): string | undefined {
   const target = member(cluster, host);
-  if (!target?.resolves) return `HostNotFound: Could not find address for ${host}`;
+  if (isAddress(host)) {
+    if (!target?.resolves) return `connect EHOSTUNREACH ${host}`;
+  } else if (!target || !inDns(target)) return `HostNotFound: Could not find address for ${host}`;
   if (!target.up) return `Connection refused: ${host}`;
   return undefined;
+}
+
+const setIdOf = (config: ReplicaSetConfig | null | undefined) => config?.settings?.replicaSetId;
+
+/**
+ * The primary `config`'s members follow: a primary that is up, still holds a config of the same
+ * set (same replicaSetId) and is listed in `config`. A fork has one primary per set.
+ */
+export function primaryFor(cluster: SimulatedCluster, config: ReplicaSetConfig | null): string | undefined {
+  if (!config) return undefined;
+  return cluster.primaries.find((host) => {
+    const p = member(cluster, host);
+    const held = p ? loadedConfig(p) : null;
+    return p?.up === true && held !== null && setIdOf(held) === setIdOf(config) && isInConfig(config, host);
+  });
+}
+
+/** Makes `host` the primary of its set, replacing the set's previous primary. */
+function becomePrimary(cluster: SimulatedCluster, host: string): void {
+  const self = member(cluster, host);
+  const setId = setIdOf(self?.config);
+  cluster.primaries = cluster.primaries.filter((h) => {
+    const other = member(cluster, h);
+    // A primary that lost its data (no config) is no primary of any set.
+    return h !== host && other?.config != null && setIdOf(other.config) !== setId;
+  });
+  cluster.primaries.push(host);
 }
 
 /** The config mongod has loaded, or null while it has none (empty data dir, or still starting up). */
@@ -57,7 +93,7 @@ function tickElection(cluster: SimulatedCluster): void {
   if (!cluster.election) return;
   cluster.election.remainingIsMasterCalls -= 1;
   if (cluster.election.remainingIsMasterCalls <= 0) {
-    cluster.primary = cluster.election.winner;
+    becomePrimary(cluster, cluster.election.winner);
     cluster.election = null;
   }
 }
@@ -76,7 +112,7 @@ function isMaster(cluster: SimulatedCluster, self: SimulatedMember): CommandResu
       ok: 1,
     };
   }
-  const primary = cluster.primary && isInConfig(config, cluster.primary) ? cluster.primary : undefined;
+  const primary = primaryFor(cluster, config);
   const visible = config.members.filter((m) => !m.hidden && !m.arbiterOnly);
   return {
     hosts: visible.filter((m) => m.priority > 0).map((m) => m.host),
@@ -107,13 +143,14 @@ function replSetGetStatus(cluster: SimulatedCluster, self: SimulatedMember): Com
       'Our replica set config is invalid or we are not a member of it',
     );
   }
+  const primary = primaryFor(cluster, config);
   return {
     set: config._id,
-    myState: cluster.primary === self.host ? 1 : 2,
+    myState: primary === self.host ? 1 : 2,
     members: config.members.map((m) => ({
       _id: m._id,
       name: m.host,
-      stateStr: cluster.primary === m.host ? 'PRIMARY' : 'SECONDARY',
+      stateStr: primary === m.host ? 'PRIMARY' : 'SECONDARY',
     })),
     ok: 1,
   };
@@ -200,7 +237,11 @@ function parseConfig(
 /** A new config reaches every running member it lists by heartbeat; the simulation delivers it at once. */
 function deliverByHeartbeat(cluster: SimulatedCluster, config: ReplicaSetConfig): void {
   for (const m of cluster.members) {
-    if (m.up && m.replSetName === config._id && isInConfig(config, m.host)) {
+    // A member of another set of the same name (a fork) refuses heartbeats with a different replicaSetId.
+    const foreign = m.config !== null && setIdOf(m.config) !== setIdOf(config);
+    // Peers reach it by its DNS name, so a member whose record lags gets it later.
+    if (m.up && inDns(m) && !foreign && m.replSetName === config._id && isInConfig(config, m.host)) {
+      if (m.config && m.config.version > config.version) continue;
       m.config = structuredClone(config);
       m.startingUp = 0;
     }
@@ -217,7 +258,11 @@ function replSetInitiate(cluster: SimulatedCluster, self: SimulatedMember, raw: 
     return failure(ErrorCodes.AlreadyInitialized, 'already initialized');
   const parsed = parseConfig(raw, self.replSetName, 'initiate');
   if ('error' in parsed) return parsed.error;
-  const config = { ...parsed.config, term: 1 };
+  const config = {
+    ...parsed.config,
+    term: 1,
+    settings: { replicaSetId: `set-${(cluster.initiated ?? 0) + 1}` },
+  };
   if (!isInConfig(config, self.host)) {
     return failure(
       ErrorCodes.InvalidReplicaSetConfig,
@@ -235,13 +280,13 @@ function replSetInitiate(cluster: SimulatedCluster, self: SimulatedMember, raw: 
       );
     }
   }
+  cluster.initiated = (cluster.initiated ?? 0) + 1;
   self.config = config;
   deliverByHeartbeat(cluster, config);
   if (cluster.electionDelay > 0) {
-    cluster.primary = null;
     cluster.election = { winner: self.host, remainingIsMasterCalls: cluster.electionDelay };
   } else {
-    cluster.primary = self.host;
+    becomePrimary(cluster, self.host);
   }
   return { ok: 1 };
 }
@@ -251,7 +296,7 @@ function replSetReconfig(cluster: SimulatedCluster, self: SimulatedMember, raw: 
   if (self.auth) return failure(ErrorCodes.Unauthorized, 'command replSetReconfig requires authentication');
   const current = loadedConfig(self);
   if (!current) return failure(ErrorCodes.NotYetInitialized, 'no replset config has been received');
-  if (cluster.primary !== self.host) {
+  if (primaryFor(cluster, current) !== self.host) {
     return failure(
       ErrorCodes.NotWritablePrimary,
       'New config is rejected :: caused by :: replSetReconfig should only be run on a writable PRIMARY. Current state SECONDARY;',
@@ -259,7 +304,18 @@ function replSetReconfig(cluster: SimulatedCluster, self: SimulatedMember, raw: 
   }
   const parsed = parseConfig(raw, self.replSetName, 'reconfigure');
   if ('error' in parsed) return parsed.error;
-  const next = { ...parsed.config, term: current.term };
+  const given = (raw as { settings?: { replicaSetId?: unknown } }).settings;
+  if (given?.replicaSetId !== undefined && given.replicaSetId !== setIdOf(current)) {
+    return failure(
+      ErrorCodes.NewReplicaSetConfigurationIncompatible,
+      'New and old configurations differ in replica set ID',
+    );
+  }
+  const next = {
+    ...parsed.config,
+    term: current.term,
+    ...(current.settings ? { settings: current.settings } : {}),
+  };
   const incompatible = (errmsg: string) => failure(ErrorCodes.NewReplicaSetConfigurationIncompatible, errmsg);
   if (next.version <= current.version) {
     return incompatible(
@@ -305,6 +361,7 @@ export function serverCommand(
 ): CommandResult {
   const self = member(cluster, host);
   if (!self) throw new Error(`no simulated member ${host}`);
+  if (cluster.background) settle(cluster);
   const name = Object.keys(command)[0] ?? '';
   switch (name) {
     case 'ping':
@@ -323,5 +380,60 @@ export function serverCommand(
       return replSetReconfig(cluster, self, command.replSetReconfig);
     default:
       return failure(ErrorCodes.CommandNotFound, `no such command: '${name}'`);
+  }
+}
+
+/** The members of one replica set (of a possible fork) that its peers can reach by name. */
+function setMembers(cluster: SimulatedCluster, setId: string | undefined): SimulatedMember[] {
+  return cluster.members.filter((m) => {
+    const c = loadedConfig(m);
+    return m.up && inDns(m) && c !== null && setIdOf(c) === setId && isInConfig(c, m.host);
+  });
+}
+
+/**
+ * What mongod does by itself between commands, for the replica-set simulator: heartbeats carry
+ * the newest config to listed members (an empty one adopts it), a set with a majority of its
+ * voters up elects the member with the most data, a primary without a majority steps down, and
+ * members copy their primary's data (initial sync, replication).
+ */
+export function settle(cluster: SimulatedCluster): void {
+  for (const m of cluster.members) {
+    if (m.up && m.startingUp > 0 && m.config) m.startingUp = 0;
+  }
+  const setIds = new Set(
+    cluster.members.map((m) => setIdOf(loadedConfig(m))).filter((id) => id !== undefined),
+  );
+  for (const setId of setIds) {
+    const holders = setMembers(cluster, setId);
+    const newest = holders.map((m) => m.config as ReplicaSetConfig).sort((a, b) => b.version - a.version)[0];
+    if (!newest) continue;
+    deliverByHeartbeat(cluster, newest);
+    // A member removed by a newer config learns it from the heartbeats it still sends (REMOVED).
+    for (const m of holders) {
+      if (m.config && m.config.version < newest.version) m.config = structuredClone(newest);
+    }
+    const current = setMembers(cluster, setId);
+    const voters = newest.members.filter((m) => m.votes > 0).map((m) => m.host);
+    const upVoters = current.filter((m) => voters.includes(m.host));
+    const hasMajority = upVoters.length > voters.length / 2;
+    let primary = primaryFor(cluster, newest);
+    if (primary && !hasMajority) {
+      cluster.primaries = cluster.primaries.filter((h) => h !== primary);
+      primary = undefined;
+    }
+    if (!primary && hasMajority) {
+      const electable = upVoters.filter(
+        (m) => (newest.members.find((c) => c.host === m.host)?.priority ?? 0) > 0,
+      );
+      const winner = [...electable].sort((a, b) => b.data.length - a.data.length)[0];
+      if (winner) {
+        for (const m of current) if (m.config) m.config.term += 1;
+        becomePrimary(cluster, winner.host);
+        primary = winner.host;
+      }
+    }
+    const leader = primary ? member(cluster, primary) : undefined;
+    if (leader) for (const m of setMembers(cluster, setId)) m.data = [...leader.data];
   }
 }

@@ -12,10 +12,17 @@
  */
 import { basename } from 'node:path';
 import vm from 'node:vm';
-import { type ShellFlavour, type SimulatedMember, withCluster } from './cluster.js';
-import { type CommandResult, connectionFailure, serverCommand } from './server.js';
+import {
+  type ClusterEvent,
+  type ShellFlavour,
+  type SimulatedCluster,
+  type SimulatedMember,
+  withCluster,
+} from './cluster.js';
+import { type CommandResult, connectionFailure, inDns, primaryFor, serverCommand } from './server.js';
 
-const flavour: ShellFlavour = basename(process.argv[1] ?? '') === 'mongo' ? 'mongo' : 'mongosh';
+const invokedAs = basename(process.argv[1] ?? '');
+const flavour: ShellFlavour = invokedAs === 'mongo' ? 'mongo' : 'mongosh';
 const clusterFile = requiredEnv('FAKE_MONGO_CLUSTER');
 const pod = requiredEnv('FAKE_POD_NAME');
 /** `sleep(2000)` in the script waits 2000 × scale ms. */
@@ -95,6 +102,14 @@ const intoScript = vm.runInContext('(function (json) { return JSON.parse(json); 
 interface Target {
   host: string;
   direct: boolean;
+  /** The shell's own mongod, reached on 127.0.0.1: no DNS involved. */
+  local?: boolean;
+}
+
+/** Appends an event, unless the cluster keeps only what the hooks print. */
+function record(cluster: SimulatedCluster, event: ClusterEvent): void {
+  if (cluster.printsOnly && event.kind !== 'print') return;
+  cluster.events.push(event);
 }
 
 function localMember(port: number): SimulatedMember {
@@ -104,7 +119,7 @@ function localMember(port: number): SimulatedMember {
     const starting = self.refusesConnections > 0;
     if (starting) self.refusesConnections -= 1;
     const ok = self.up && !starting && port === cluster.port;
-    cluster.events.push({ kind: 'connect', from: pod, shell: flavour, to: `127.0.0.1:${port}`, ok });
+    record(cluster, { kind: 'connect', from: pod, shell: flavour, to: `127.0.0.1:${port}`, ok });
     if (!ok) {
       throw networkError(
         flavour === 'mongosh'
@@ -129,7 +144,9 @@ function dial(spec: string): Target {
   if (!/^[^:/]+:\d+$/.test(host)) throw networkError(`invalid host string: ${spec}`);
   withCluster(clusterFile, (cluster) => {
     const failure = connectionFailure(cluster, host);
-    cluster.events.push({ kind: 'connect', from: pod, shell: flavour, to: host, ok: failure === undefined });
+    // Resolving a name is a DNS query: time passes for records that lag.
+    if (!/^[\d.]+:\d+$/.test(host)) for (const m of cluster.members) if (m.dnsLag > 0) m.dnsLag -= 1;
+    record(cluster, { kind: 'connect', from: pod, shell: flavour, to: host, ok: failure === undefined });
     if (failure) {
       throw networkError(
         flavour === 'mongosh'
@@ -149,14 +166,19 @@ function runCommand(target: Target, command: unknown): unknown {
     if (!target.direct) {
       // Topology discovery: the command goes to the primary the seed names; none means selection fails.
       const seed = cluster.members.find((m) => m.host === target.host);
-      const primary = seed?.config ? cluster.primary : null;
+      const primary = seed?.config ? primaryFor(cluster, seed.config) : undefined;
       if (!primary) throw networkError('Server selection timed out after 3000 ms');
       host = primary;
     }
-    const failure = connectionFailure(cluster, host);
+    const self = target.local ? cluster.members.find((m) => m.host === host) : undefined;
+    const failure = target.local
+      ? self?.up
+        ? undefined
+        : 'Connection refused'
+      : connectionFailure(cluster, host);
     if (failure) throw networkError(`connection to ${host} closed: ${failure}`);
     const answer = serverCommand(cluster, host, body);
-    cluster.events.push({
+    record(cluster, {
       kind: 'command',
       from: pod,
       shell: flavour,
@@ -203,7 +225,7 @@ const pause = new Int32Array(new SharedArrayBuffer(4));
 
 function sleep(ms: number): void {
   withCluster(clusterFile, (cluster) => {
-    cluster.events.push({ kind: 'sleep', from: pod, shell: flavour, ms });
+    record(cluster, { kind: 'sleep', from: pod, shell: flavour, ms });
   });
   Atomics.wait(pause, 0, 0, Math.max(0, ms * sleepScale));
 }
@@ -219,7 +241,24 @@ function main(): void {
     // Both shells print the connection error and exit 1 before running any script.
     fail(`${(error as Error).name}: ${(error as Error).message}`, 1);
   }
-  const localTarget: Target = { host: local.host, direct: true };
+  const localTarget: Target = { host: local.host, direct: true, local: true };
+  const offsetMs = (withCluster(clusterFile, (cluster) => cluster.clockOffsetSeconds) ?? 0) * 1000;
+  if (offsetMs !== 0) {
+    // The simulation's clock: time has passed for the pods (e.g. past an initiation window).
+    vm.runInContext(
+      `Date = (function (RealDate) {
+        function SimulatedDate() {
+          if (!(this instanceof SimulatedDate)) return RealDate();
+          var args = Array.prototype.slice.call(arguments);
+          return args.length === 0 ? new RealDate(RealDate.now() + ${offsetMs}) : new (Function.prototype.bind.apply(RealDate, [null].concat(args)))();
+        }
+        SimulatedDate.prototype = RealDate.prototype;
+        SimulatedDate.now = function () { return RealDate.now() + ${offsetMs}; };
+        return SimulatedDate;
+      })(Date);`,
+      context,
+    );
+  }
   Object.assign(context, {
     db: database(localTarget, 'test'),
     // A plain function: `new Mongo(x)` returns the object it returns, as the shells' constructors do.
@@ -241,4 +280,27 @@ function main(): void {
   }
 }
 
-main();
+/**
+ * `getent ahosts <name>` as glibc prints it, answered from the simulated DNS: a pod's name gives
+ * its IP, the headless Service's name every pod it publishes (publishNotReadyAddresses: all pods
+ * that exist). Each look-up lets time pass for records that lag (`dnsLag`). Exit 2: not found.
+ */
+function getent(argv: string[]): void {
+  const [database, name] = argv;
+  if (database !== 'ahosts' || !name) fail(`fake getent: only "ahosts <name>" is simulated`, 1);
+  const addresses = withCluster(clusterFile, (cluster) => {
+    const found = cluster.members.filter((m) => {
+      const host = m.host.slice(0, m.host.lastIndexOf(':'));
+      return inDns(m) && (host === name || host.slice(host.indexOf('.') + 1) === name);
+    });
+    for (const m of cluster.members) if (m.dnsLag > 0) m.dnsLag -= 1;
+    return found.map((m) => m.ip);
+  });
+  if (addresses.length === 0) process.exit(2);
+  for (const ip of addresses) {
+    for (const type of ['STREAM', 'DGRAM', 'RAW']) process.stdout.write(`${ip.padEnd(15)} ${type} ${name}\n`);
+  }
+}
+
+if (invokedAs === 'getent') getent(process.argv.slice(2));
+else main();
