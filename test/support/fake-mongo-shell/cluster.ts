@@ -1,3 +1,4 @@
+// STAND-IN for mongod: part of the simulated replica set the real bootstrap hook runs against (no MongoDB server binary exists on these machines).
 /**
  * The simulated replica set the fake `mongosh`/`mongo` executables act on. It lives in one JSON
  * file shared by every fake shell process of a test (hooks of several pods may run at once), so

@@ -1,3 +1,4 @@
+// STAND-IN for mongod: part of the simulated replica set the real bootstrap hook runs against (no MongoDB server binary exists on these machines).
 /**
  * Runs the real generated postStart script (`/bin/sh -c <script>`, the hook's own argv) in a
  * temp directory whose `bin/` comes first on PATH and holds fake `mongosh`/`mongo` (the bundled

@@ -1,3 +1,4 @@
+// STAND-IN for mongod: part of the simulated replica set the real bootstrap hook runs against (no MongoDB server binary exists on these machines).
 /**
  * What a mongod answers to the commands the bootstrap hook sends, modelled on the server's
  * replication code (error codes and messages as mongod 4.4–7.0 return them). Pure over the

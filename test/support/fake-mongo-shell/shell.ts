@@ -1,3 +1,4 @@
+// STAND-IN for the mongosh and legacy mongo executables (see below).
 /**
  * A stand-in for the `mongosh` and legacy `mongo` executables: parses the shell's argv
  * (`--quiet --port N --eval <js>`), then executes the JS in a `node:vm` context that offers the

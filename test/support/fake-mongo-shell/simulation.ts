@@ -1,3 +1,4 @@
+// STAND-IN for mongod: the replica-set simulator (see below).
 /**
  * A replica-set simulator (a stand-in: no real mongod exists on this machine). It models the N
  * pods of a MongoDB StatefulSet — data directory kept or lost, replica-set config with version,
