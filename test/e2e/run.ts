@@ -144,9 +144,18 @@ async function main(): Promise<number> {
 
     // sts-guard's namespace, ServiceAccount and RBAC exactly as deploy/ ships them.
     await kubectl(kubectlPath, admin, ['apply', '-k', join(repoRoot, 'deploy/common')]);
-    // Its serving certificate from the script users run (certs/generate.sh), for 127.0.0.1.
+    // Its serving certificate from the script users run (certs/generate.sh): 127.0.0.1 for the
+    // API server, localhost for the suite's own requests (they send SNI localhost).
     const certs = join(dir, 'certs');
-    await run('bash', [join(repoRoot, 'certs/generate.sh'), '--host', '127.0.0.1', '--out', certs]);
+    await run('bash', [
+      join(repoRoot, 'certs/generate.sh'),
+      '--host',
+      '127.0.0.1',
+      '--host',
+      'localhost',
+      '--out',
+      certs,
+    ]);
     // Credentials: the ServiceAccount's own token from the TokenRequest API, so every look-up in
     // the suite is made with exactly the RBAC deploy/ grants.
     const token = (

@@ -1,11 +1,11 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { request } from 'node:https';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { httpsCall } from '../../support/https.js';
 
 const run = promisify(execFile);
 
@@ -163,29 +163,9 @@ async function tail(path: string, lines = 15): Promise<string> {
   }
 }
 
-/** GET `path` on the API server as the admin; resolves with the status code and body. */
-function adminGet(
-  server: string,
-  path: string,
-  files: { ca: string; cert: string; key: string },
-): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      `${server}${path}`,
-      { ca: files.ca, cert: files.cert, key: files.key, timeout: 5000 },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          body += chunk;
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out`)));
-    req.on('error', reject);
-    req.end();
-  });
+/** GET `path` on the API server as the admin (client certificate in system:masters). */
+function adminGet(server: string, path: string, admin: { ca: string; cert: string; key: string }) {
+  return httpsCall(Number(new URL(server).port), path, admin);
 }
 
 async function waitFor(what: string, started: Started, timeoutMs: number, ready: () => Promise<boolean>) {
@@ -298,7 +278,7 @@ export async function startControlPlane(binDir: string, dir: string): Promise<Co
     started.push(apiserver);
     await waitFor('kube-apiserver', apiserver, 90_000, async () => {
       const res = await adminGet(server, '/readyz', admin);
-      return res.status === 200;
+      return res.statusCode === 200;
     });
 
     const adminKubeconfig = join(dir, 'admin.kubeconfig');
@@ -340,7 +320,7 @@ export async function startControlPlane(binDir: string, dir: string): Promise<Co
       // Ready for the tests once the ServiceAccount controller has made `default` in `default`:
       // Pods (created by the StatefulSet controller) are refused until it exists.
       const res = await adminGet(server, '/api/v1/namespaces/default/serviceaccounts/default', admin);
-      return res.status === 200;
+      return res.statusCode === 200;
     });
 
     return {

@@ -97,7 +97,7 @@ export async function eventually<T>(
 /** sts-guard's Prometheus text. */
 export async function stsGuardMetrics(state: E2eState): Promise<string> {
   const res = await stsGuardGet(state.stsGuard, '/metrics');
-  if (res.status !== 200) throw new Error(`GET /metrics answered ${res.status}`);
+  if (res.statusCode !== 200) throw new Error(`GET /metrics answered ${res.statusCode}`);
   return res.body;
 }
 

@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import { openSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { request } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { httpsCall } from '../../support/https.js';
 
 export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -20,26 +20,8 @@ export interface StsGuardProcess {
 }
 
 /** GET a path on sts-guard, trusting only its CA, as the API server does. */
-export function stsGuardGet(
-  base: { url: string; caFile: string },
-  path: string,
-): Promise<{ status: number; body: string }> {
-  return readFile(base.caFile, 'utf8').then(
-    (ca) =>
-      new Promise((resolve, reject) => {
-        const req = request(`${base.url}${path}`, { ca, timeout: 3000 }, (res) => {
-          let body = '';
-          res.setEncoding('utf8');
-          res.on('data', (chunk: string) => {
-            body += chunk;
-          });
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-        });
-        req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out`)));
-        req.on('error', reject);
-        req.end();
-      }),
-  );
+export async function stsGuardGet(base: { url: string; caFile: string }, path: string) {
+  return httpsCall(Number(new URL(base.url).port), path, { ca: await readFile(base.caFile, 'utf8') });
 }
 
 async function tail(path: string): Promise<string> {
@@ -77,7 +59,7 @@ export async function startStsGuard(options: {
       throw new Error(`sts-guard exited with ${child.exitCode}:\n${await tail(options.logFile)}`);
     }
     const ready = await stsGuardGet({ url, caFile: options.caFile }, '/readyz').catch(() => undefined);
-    if (ready?.status === 200) return { pid, url, caFile: options.caFile, logFile: options.logFile, env };
+    if (ready?.statusCode === 200) return { pid, url, caFile: options.caFile, logFile: options.logFile, env };
     await sleep(300);
   }
   throw new Error(`sts-guard did not become ready:\n${await tail(options.logFile)}`);
