@@ -1,4 +1,5 @@
 import type { ConfigurationOptions, KubeConfig, ObservableMiddleware } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
 
 export type KubernetesLibrary = typeof import('./library.js');
 export type Unavailable = { outcome: 'unavailable'; reason: string };
@@ -114,4 +115,42 @@ export async function withinBudget<T>(
   } finally {
     clearTimeout(timer);
   }
+}
+
+export interface LiveLookupOptions {
+  /** The whole budget of one look-up (LOOKUP_TIMEOUT_MS). */
+  timeoutMs: number;
+  log: Logger;
+  /** Defaults to `loadFromDefault()`: in-cluster in a pod, else KUBECONFIG or ~/.kube/config. */
+  kubeConfig?: KubeConfig;
+}
+
+export type ApiClient<A> = { api: A; lib: KubernetesLibrary };
+
+/**
+ * What every directory read live (no cache) shares: its API client, made once on first use, and
+ * a runner that bounds each look-up (withClient) and logs it when it ends `unavailable`.
+ */
+export function liveLookups<A>(
+  options: LiveLookupOptions,
+  makeApi: (lib: KubernetesLibrary, kubeConfig: KubeConfig) => A,
+  failure: string,
+) {
+  const loadClient = kubernetesClientLoader(options.kubeConfig);
+  let client: Promise<ApiClient<A>> | undefined;
+  const getClient = () => {
+    client ??= loadClient().then(({ lib, kubeConfig }) => ({ api: makeApi(lib, kubeConfig), lib }));
+    return client;
+  };
+  return async function bounded<T extends { outcome: string }>(
+    work: (client: ApiClient<A>) => Promise<T>,
+    permission: string,
+    what: string,
+  ): Promise<T | Unavailable> {
+    const outcome = await withClient(getClient, work, options.timeoutMs, permission);
+    if (outcome.outcome === 'unavailable') {
+      options.log.warn({ lookup: what, reason: (outcome as Unavailable).reason }, failure);
+    }
+    return outcome;
+  };
 }

@@ -1,25 +1,7 @@
-import type { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import type { Logger } from 'pino';
 import type { ConfigMapDirectory } from '../admission/review.js';
-import type { ConfigMapLookup } from '../policy/index.js';
-import {
-  abortAfter,
-  isNotFound,
-  type KubernetesLibrary,
-  kubernetesClientLoader,
-  type Unavailable,
-  withClient,
-} from './client.js';
+import { abortAfter, isNotFound, type LiveLookupOptions, liveLookups } from './client.js';
 
-export interface KubernetesConfigMapDirectoryOptions {
-  /** The whole budget of one look-up (LOOKUP_TIMEOUT_MS), as for Services. */
-  timeoutMs: number;
-  log: Logger;
-  /** Defaults to `loadFromDefault()`: in-cluster in a pod, else KUBECONFIG or ~/.kube/config. */
-  kubeConfig?: KubeConfig;
-}
-
-const PERMISSION = 'get configmaps';
+export type KubernetesConfigMapDirectoryOptions = LiveLookupOptions;
 
 /**
  * ConfigMap look-ups through @kubernetes/client-node, live every time, with the Services' budget
@@ -30,45 +12,28 @@ const PERMISSION = 'get configmaps';
 export function createKubernetesConfigMapDirectory(
   options: KubernetesConfigMapDirectoryOptions,
 ): ConfigMapDirectory {
-  const loadClient = kubernetesClientLoader(options.kubeConfig);
-  type Client = { core: CoreV1Api; lib: KubernetesLibrary };
-  let client: Promise<Client> | undefined;
-  const getClient = () => {
-    client ??= loadClient().then(({ lib, kubeConfig }) => ({
-      core: kubeConfig.makeApiClient(lib.CoreV1Api),
-      lib,
-    }));
-    return client;
-  };
-
-  async function liveGet({ core, lib }: Client, namespace: string, name: string): Promise<ConfigMapLookup> {
-    try {
-      const configMap = await core.readNamespacedConfigMap(
-        { name, namespace },
-        abortAfter(lib, options.timeoutMs),
-      );
-      return { outcome: 'found', configMap };
-    } catch (error) {
-      if (isNotFound(error)) return { outcome: 'not-found' };
-      throw error;
-    }
-  }
-
+  const bounded = liveLookups(
+    options,
+    (lib, kubeConfig) => kubeConfig.makeApiClient(lib.CoreV1Api),
+    'ConfigMap look-up failed',
+  );
   return {
-    async lookup(namespace, name) {
-      const outcome = await withClient(
-        getClient,
-        (c) => liveGet(c, namespace, name),
-        options.timeoutMs,
-        PERMISSION,
-      );
-      if (outcome.outcome === 'unavailable') {
-        options.log.warn(
-          { lookup: `get configmap ${namespace}/${name}`, reason: (outcome as Unavailable).reason },
-          'ConfigMap look-up failed',
-        );
-      }
-      return outcome;
-    },
+    lookup: (namespace, name) =>
+      bounded(
+        async ({ api, lib }) => {
+          try {
+            const configMap = await api.readNamespacedConfigMap(
+              { name, namespace },
+              abortAfter(lib, options.timeoutMs),
+            );
+            return { outcome: 'found' as const, configMap };
+          } catch (error) {
+            if (isNotFound(error)) return { outcome: 'not-found' as const };
+            throw error;
+          }
+        },
+        'get configmaps',
+        `get configmap ${namespace}/${name}`,
+      ),
   };
 }

@@ -1,18 +1,7 @@
-import type { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import type { Logger } from 'pino';
 import type { PersistentVolumeClaimDirectory } from '../admission/review.js';
-import type { PersistentVolumeClaimListLookup } from '../policy/index.js';
-import { abortAfter, type KubernetesLibrary, kubernetesClientLoader, withClient } from './client.js';
+import { abortAfter, type LiveLookupOptions, liveLookups } from './client.js';
 
-export interface KubernetesPersistentVolumeClaimDirectoryOptions {
-  /** The whole budget of one look-up (LOOKUP_TIMEOUT_MS), as for Services. */
-  timeoutMs: number;
-  log: Logger;
-  /** Defaults to `loadFromDefault()`: in-cluster in a pod, else KUBECONFIG or ~/.kube/config. */
-  kubeConfig?: KubeConfig;
-}
-
-const PERMISSION = 'list persistentvolumeclaims';
+export type KubernetesPersistentVolumeClaimDirectoryOptions = LiveLookupOptions;
 
 /**
  * PersistentVolumeClaim look-ups through @kubernetes/client-node, live every time: only the
@@ -23,43 +12,23 @@ const PERMISSION = 'list persistentvolumeclaims';
 export function createKubernetesPersistentVolumeClaimDirectory(
   options: KubernetesPersistentVolumeClaimDirectoryOptions,
 ): PersistentVolumeClaimDirectory {
-  const loadClient = kubernetesClientLoader(options.kubeConfig);
-  type Client = { core: CoreV1Api; lib: KubernetesLibrary };
-  let client: Promise<Client> | undefined;
-  const getClient = () => {
-    client ??= loadClient().then(({ lib, kubeConfig }) => ({
-      core: kubeConfig.makeApiClient(lib.CoreV1Api),
-      lib,
-    }));
-    return client;
-  };
-
-  async function liveList(
-    { core, lib }: Client,
-    namespace: string,
-  ): Promise<PersistentVolumeClaimListLookup> {
-    const list = await core.listNamespacedPersistentVolumeClaim(
-      { namespace },
-      abortAfter(lib, options.timeoutMs),
-    );
-    return { outcome: 'found', claims: list.items ?? [] };
-  }
-
+  const bounded = liveLookups(
+    options,
+    (lib, kubeConfig) => kubeConfig.makeApiClient(lib.CoreV1Api),
+    'PersistentVolumeClaim look-up failed',
+  );
   return {
-    async list(namespace) {
-      const outcome = await withClient(
-        getClient,
-        (c) => liveList(c, namespace),
-        options.timeoutMs,
-        PERMISSION,
-      );
-      if (outcome.outcome === 'unavailable') {
-        options.log.warn(
-          { lookup: `list persistentvolumeclaims in ${namespace}`, reason: outcome.reason },
-          'PersistentVolumeClaim look-up failed',
-        );
-      }
-      return outcome;
-    },
+    list: (namespace) =>
+      bounded(
+        async ({ api, lib }) => {
+          const list = await api.listNamespacedPersistentVolumeClaim(
+            { namespace },
+            abortAfter(lib, options.timeoutMs),
+          );
+          return { outcome: 'found' as const, claims: list.items ?? [] };
+        },
+        'list persistentvolumeclaims',
+        `list persistentvolumeclaims in ${namespace}`,
+      ),
   };
 }

@@ -1,23 +1,9 @@
-import type { AppsV1Api, KubeConfig } from '@kubernetes/client-node';
-import type { Logger } from 'pino';
+import type { AppsV1Api } from '@kubernetes/client-node';
 import type { StatefulSetDirectory } from '../admission/review.js';
 import type { StatefulSetListLookup, StatefulSetLookup } from '../policy/index.js';
-import {
-  abortAfter,
-  isNotFound,
-  type KubernetesLibrary,
-  kubernetesClientLoader,
-  type Unavailable,
-  withClient,
-} from './client.js';
+import { type ApiClient, abortAfter, isNotFound, type LiveLookupOptions, liveLookups } from './client.js';
 
-export interface KubernetesStatefulSetDirectoryOptions {
-  /** The whole budget of one look-up (LOOKUP_TIMEOUT_MS), as for Services. */
-  timeoutMs: number;
-  log: Logger;
-  /** Defaults to `loadFromDefault()`: in-cluster in a pod, else KUBECONFIG or ~/.kube/config. */
-  kubeConfig?: KubeConfig;
-}
+export type KubernetesStatefulSetDirectoryOptions = LiveLookupOptions;
 
 /**
  * StatefulSet look-ups through @kubernetes/client-node, live every time: scale requests and
@@ -27,18 +13,18 @@ export interface KubernetesStatefulSetDirectoryOptions {
 export function createKubernetesStatefulSetDirectory(
   options: KubernetesStatefulSetDirectoryOptions,
 ): StatefulSetDirectory {
-  const loadClient = kubernetesClientLoader(options.kubeConfig);
-  type Client = { apps: AppsV1Api; lib: KubernetesLibrary };
-  let client: Promise<Client> | undefined;
-  const getClient = () => {
-    client ??= loadClient().then(({ lib, kubeConfig }) => ({
-      apps: kubeConfig.makeApiClient(lib.AppsV1Api),
-      lib,
-    }));
-    return client;
-  };
+  const bounded = liveLookups(
+    options,
+    (lib, kubeConfig) => kubeConfig.makeApiClient(lib.AppsV1Api),
+    'StatefulSet look-up failed',
+  );
+  type Client = ApiClient<AppsV1Api>;
 
-  async function liveGet({ apps, lib }: Client, namespace: string, name: string): Promise<StatefulSetLookup> {
+  async function liveGet(
+    { api: apps, lib }: Client,
+    namespace: string,
+    name: string,
+  ): Promise<StatefulSetLookup> {
     try {
       const statefulSet = await apps.readNamespacedStatefulSet(
         { name, namespace },
@@ -51,25 +37,9 @@ export function createKubernetesStatefulSetDirectory(
     }
   }
 
-  async function liveList({ apps, lib }: Client, namespace: string): Promise<StatefulSetListLookup> {
+  async function liveList({ api: apps, lib }: Client, namespace: string): Promise<StatefulSetListLookup> {
     const list = await apps.listNamespacedStatefulSet({ namespace }, abortAfter(lib, options.timeoutMs));
     return { outcome: 'found', statefulSets: list.items ?? [] };
-  }
-
-  /** Runs a look-up within the budget; a failure becomes `unavailable` with a reason, and is logged. */
-  async function bounded<T extends { outcome: string }>(
-    work: (client: Client) => Promise<T>,
-    permission: string,
-    what: string,
-  ): Promise<T | Unavailable> {
-    const outcome = await withClient(getClient, work, options.timeoutMs, permission);
-    if (outcome.outcome === 'unavailable') {
-      options.log.warn(
-        { lookup: what, reason: (outcome as Unavailable).reason },
-        'StatefulSet look-up failed',
-      );
-    }
-    return outcome;
   }
 
   return {
