@@ -8,11 +8,10 @@ import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:https';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { parseAllDocuments, stringify } from 'yaml';
 import { freePort } from './support/control-plane.js';
-import { freshNamespace, kubectlOk, loadState, repoPath, scenario } from './support/env.js';
+import { eventually, freshNamespace, kubectlOk, loadState, repoPath, scenario } from './support/env.js';
 import { type Buckets, count, delta, histogramBuckets, quantile } from './support/histogram.js';
 
 const state = loadState();
@@ -141,7 +140,6 @@ t.test(`admission latency seen by kube-apiserver over ${CREATES} dry-run creates
   t.teardown(() => {
     baseline.kill();
   });
-  await sleep(500);
   await freshNamespace(state, 'latency-baseline', { 'sts-guard.io/exempt': 'true' });
   await kubectlOk(state, [
     'apply',
@@ -176,7 +174,17 @@ t.test(`admission latency seen by kube-apiserver over ${CREATES} dry-run creates
       'bare-baseline',
     ]),
   );
-  await sleep(2000); // the API server picks up new webhook configurations within a second
+  // Until the API server has picked up the new configurations and the bare webhook listens, a
+  // create is either not sent to it or refused (failurePolicy: Fail); wait for both to be called.
+  await eventually('the API server calling both bare webhooks', async () => {
+    await dryRunCreates('latency-baseline', 1).catch(() => undefined);
+    const called = await Promise.all(
+      ['bare-mutate.sts-guard.io', 'bare-validate.sts-guard.io'].map(async (w) =>
+        count(await webhookBuckets(w)),
+      ),
+    );
+    return called.every((n) => n > 0) ? true : undefined;
+  });
   await dryRunCreates('latency-baseline', 5);
   const [stsGuard, bareFigures] = await measureInterleaved([
     { namespace: 'latency', webhooks: ['mutate.sts-guard.io', 'validate.sts-guard.io'] },
