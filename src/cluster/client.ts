@@ -1,3 +1,5 @@
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent, type AgentOptions as HttpsAgentOptions } from 'node:https';
 import type { ConfigurationOptions, KubeConfig, ObservableMiddleware } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 
@@ -55,19 +57,64 @@ export function describeApiError(error: unknown, timeoutMs: number, permission: 
 export const isNotFound = (error: unknown) => (error as { code?: unknown } | null | undefined)?.code === 404;
 
 /**
- * Per-request options that abort the HTTP request itself once the budget is spent, so a slow
- * API server does not pile up open sockets. (The object-parameter API takes observable middleware.)
+ * How long an idle connection to the API server is kept open: well under kube-apiserver's own
+ * 90 s idle timeout, so it is the client that closes it, and a request never races the server
+ * closing the socket it is about to reuse.
  */
-export function abortAfter(lib: KubernetesLibrary, timeoutMs: number): ConfigurationOptions {
+export const IDLE_CONNECTION_MS = 30_000;
+
+const TLS_MATERIAL = ['ca', 'cert', 'key', 'pfx', 'passphrase', 'rejectUnauthorized', 'servername'] as const;
+type AgentMaterial = HttpsAgentOptions;
+
+const sameValue = (a: unknown, b: unknown) =>
+  Buffer.isBuffer(a) && Buffer.isBuffer(b) ? a.equals(b) : a === b;
+
+/**
+ * @kubernetes/client-node makes a new Agent for every request, so every look-up would open a new
+ * TCP connection and do a TLS handshake (~1 ms of CPU each side). This keeps one keep-alive agent
+ * for the process and swaps it in for the one the client made, as long as the TLS material is
+ * the same; new material (a rotated client certificate) gets a new agent and the old one's
+ * connections are closed. Proxy agents are left as the client made them.
+ */
+export function connectionReuse() {
+  let shared: { agent: HttpAgent; material: AgentMaterial } | undefined;
+  return function reuse(made: HttpAgent): HttpAgent {
+    const kind = made.constructor;
+    if (kind !== HttpAgent && kind !== HttpsAgent) return made;
+    const material = (made as HttpAgent & { options: AgentMaterial }).options;
+    const current = shared;
+    if (
+      current?.agent.constructor === kind &&
+      TLS_MATERIAL.every((k) => sameValue(current.material[k], material[k]))
+    ) {
+      return current.agent;
+    }
+    current?.agent.destroy();
+    const Agent = kind as typeof HttpsAgent;
+    shared = { agent: new Agent({ ...material, keepAlive: true, timeout: IDLE_CONNECTION_MS }), material };
+    return shared.agent;
+  };
+}
+
+const reuseConnection = connectionReuse();
+
+/**
+ * Per-request options of every look-up: the HTTP request itself is aborted once the budget is
+ * spent, so a slow API server does not pile up open sockets, and the connection is one kept
+ * alive (connectionReuse). (The object-parameter API takes observable middleware.)
+ */
+export function lookupOptions(lib: KubernetesLibrary, timeoutMs: number): ConfigurationOptions {
   const signal = AbortSignal.timeout(timeoutMs);
-  const abort: ObservableMiddleware = {
+  const middleware: ObservableMiddleware = {
     pre: (ctx) => {
       ctx.setSignal(signal);
+      const made = ctx.getAgent();
+      if (made) ctx.setAgent(reuseConnection(made));
       return new lib.Observable(Promise.resolve(ctx));
     },
     post: (ctx) => new lib.Observable(Promise.resolve(ctx)),
   };
-  return { middleware: [abort], middlewareMergeStrategy: 'append' };
+  return { middleware: [middleware], middlewareMergeStrategy: 'append' };
 }
 
 /**
@@ -88,7 +135,21 @@ export async function withClient<C, T>(
   } catch (error) {
     return { outcome: 'unavailable', reason: describeApiError(error, timeoutMs, permission) };
   }
-  return withinBudget(() => work(client), timeoutMs, permission);
+  return withinBudget(() => againIfReset(() => work(client)), timeoutMs, permission);
+}
+
+/**
+ * A request sent on a kept-alive connection that the API server closed an instant before fails
+ * at once with ECONNRESET ("socket hang up"). Look-ups only read, so it is sent once more, on a
+ * new connection, within the same budget.
+ */
+async function againIfReset<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if ((error as { code?: unknown } | null | undefined)?.code !== 'ECONNRESET') throw error;
+    return work();
+  }
 }
 
 /** Settles to `unavailable` when `work` outlives the budget; a failure of any kind becomes `unavailable` with a reason. */

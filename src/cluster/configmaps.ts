@@ -1,5 +1,5 @@
 import type { ConfigMapDirectory } from '../admission/review.js';
-import { abortAfter, isNotFound, type LiveLookupOptions, liveLookups } from './client.js';
+import { isNotFound, type LiveLookupOptions, liveLookups, lookupOptions } from './client.js';
 
 export type KubernetesConfigMapDirectoryOptions = LiveLookupOptions;
 
@@ -24,7 +24,7 @@ export function createKubernetesConfigMapDirectory(
           try {
             const configMap = await api.readNamespacedConfigMap(
               { name, namespace },
-              abortAfter(lib, options.timeoutMs),
+              lookupOptions(lib, options.timeoutMs),
             );
             return { outcome: 'found' as const, configMap };
           } catch (error) {

@@ -1,5 +1,5 @@
 import type { PersistentVolumeClaimDirectory } from '../admission/review.js';
-import { abortAfter, type LiveLookupOptions, liveLookups } from './client.js';
+import { type LiveLookupOptions, liveLookups, lookupOptions } from './client.js';
 
 export type KubernetesPersistentVolumeClaimDirectoryOptions = LiveLookupOptions;
 
@@ -23,7 +23,7 @@ export function createKubernetesPersistentVolumeClaimDirectory(
         async ({ api, lib }) => {
           const list = await api.listNamespacedPersistentVolumeClaim(
             { namespace },
-            abortAfter(lib, options.timeoutMs),
+            lookupOptions(lib, options.timeoutMs),
           );
           return { outcome: 'found' as const, claims: list.items ?? [] };
         },

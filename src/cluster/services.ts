@@ -1,13 +1,13 @@
-import type { CoreV1Api, Informer, KubeConfig, ObjectCache, V1Service } from '@kubernetes/client-node';
+import type { CoreV1Api, KubeConfig, ListWatch, V1Service } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { ServiceDirectory } from '../admission/review.js';
 import type { ServiceListLookup, ServiceLookup } from '../policy/index.js';
 import {
-  abortAfter,
   describeApiError,
   isNotFound,
   type KubernetesLibrary,
   kubernetesClientLoader,
+  lookupOptions,
   withClient,
 } from './client.js';
 
@@ -48,8 +48,12 @@ export function createKubernetesServiceDirectory(
 ): KubernetesServiceDirectory {
   const loadClient = kubernetesClientLoader(options.kubeConfig);
   let client: Promise<{ core: CoreV1Api; lib: KubernetesLibrary }> | undefined;
-  let informer: (Informer<V1Service> & ObjectCache<V1Service>) | undefined;
-  let warm = false;
+  let informer: ListWatch<V1Service> | undefined;
+  // 'connect' fires when the informer (re)connects, before its first LIST has filled the cache;
+  // the cache is warm once that LIST has also given it a resourceVersion. Until then a cached
+  // list of a namespace would be empty, so look-ups go live.
+  let connected = false;
+  const warm = () => connected && informer !== undefined && informer.latestResourceVersion() !== '';
   let closed = false;
   let restartTimer: NodeJS.Timeout | undefined;
 
@@ -63,12 +67,17 @@ export function createKubernetesServiceDirectory(
   };
 
   function startInformer(lib: KubernetesLibrary, kubeConfig: KubeConfig, core: CoreV1Api) {
-    informer = lib.makeInformer(kubeConfig, '/api/v1/services', () => core.listServiceForAllNamespaces());
+    informer = new lib.ListWatch<V1Service>(
+      '/api/v1/services',
+      new lib.Watch(kubeConfig),
+      () => core.listServiceForAllNamespaces(),
+      false,
+    );
     informer.on('connect', () => {
-      warm = true;
+      connected = true;
     });
     informer.on('error', (error) => {
-      warm = false;
+      connected = false;
       if (closed) return;
       options.log.warn({ err: error }, 'service watch failed; look-ups go live until it reconnects');
       restartTimer = setTimeout(() => informer?.start().catch(() => undefined), RESTART_DELAY_MS);
@@ -85,7 +94,7 @@ export function createKubernetesServiceDirectory(
     try {
       const service = await core.readNamespacedService(
         { name, namespace },
-        abortAfter(lib, options.timeoutMs),
+        lookupOptions(lib, options.timeoutMs),
       );
       return { outcome: 'found', service };
     } catch (error) {
@@ -98,14 +107,14 @@ export function createKubernetesServiceDirectory(
     { core, lib }: Awaited<ReturnType<typeof getClient>>,
     namespace: string,
   ): Promise<ServiceListLookup> {
-    const list = await core.listNamespacedService({ namespace }, abortAfter(lib, options.timeoutMs));
+    const list = await core.listNamespacedService({ namespace }, lookupOptions(lib, options.timeoutMs));
     return { outcome: 'found', services: list.items ?? [] };
   }
 
   return {
     async list(namespace) {
       // The warm cache holds every Service; a cold one (or none) asks the API server.
-      if (warm && informer) return { outcome: 'found', services: informer.list(namespace) };
+      if (warm() && informer) return { outcome: 'found', services: informer.list(namespace) };
       return withClient(
         getClient,
         (client) => liveList(client, namespace),
@@ -114,7 +123,7 @@ export function createKubernetesServiceDirectory(
       );
     },
     async lookup(namespace, name) {
-      const cached = warm ? informer?.get(name, namespace) : undefined;
+      const cached = warm() ? informer?.get(name, namespace) : undefined;
       if (cached) return { outcome: 'found', service: cached };
       return withClient(
         getClient,
@@ -131,7 +140,7 @@ export function createKubernetesServiceDirectory(
         ),
       );
     },
-    cacheWarm: () => warm,
+    cacheWarm: warm,
     close() {
       closed = true;
       if (restartTimer) clearTimeout(restartTimer);

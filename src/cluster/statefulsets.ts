@@ -1,7 +1,7 @@
 import type { AppsV1Api } from '@kubernetes/client-node';
 import type { StatefulSetDirectory } from '../admission/review.js';
 import type { StatefulSetListLookup, StatefulSetLookup } from '../policy/index.js';
-import { type ApiClient, abortAfter, isNotFound, type LiveLookupOptions, liveLookups } from './client.js';
+import { type ApiClient, isNotFound, type LiveLookupOptions, liveLookups, lookupOptions } from './client.js';
 
 export type KubernetesStatefulSetDirectoryOptions = LiveLookupOptions;
 
@@ -28,7 +28,7 @@ export function createKubernetesStatefulSetDirectory(
     try {
       const statefulSet = await apps.readNamespacedStatefulSet(
         { name, namespace },
-        abortAfter(lib, options.timeoutMs),
+        lookupOptions(lib, options.timeoutMs),
       );
       return { outcome: 'found', statefulSet };
     } catch (error) {
@@ -38,7 +38,7 @@ export function createKubernetesStatefulSetDirectory(
   }
 
   async function liveList({ api: apps, lib }: Client, namespace: string): Promise<StatefulSetListLookup> {
-    const list = await apps.listNamespacedStatefulSet({ namespace }, abortAfter(lib, options.timeoutMs));
+    const list = await apps.listNamespacedStatefulSet({ namespace }, lookupOptions(lib, options.timeoutMs));
     return { outcome: 'found', statefulSets: list.items ?? [] };
   }
 

@@ -121,6 +121,34 @@ t.test('start() fills the cache before the first review, which then needs no liv
   t.equal(api.requests.filter((r) => r.startsWith('GET /api/v1/namespaces/')).length, 0, 'no live GET');
 });
 
+t.test(
+  'until its first LIST has answered, the cache is not trusted: a namespace is listed live',
+  async (t) => {
+    // The informer reports 'connect' before that LIST; an empty cache taken as warm would say the
+    // namespace has no Services, and client-routing would miss the one that load-balances.
+    const api = await new LocalApiServer().start();
+    t.teardown(() => api.close());
+    api.put(service('mongodb', 'grade-submission', '10.96.0.20'));
+    api.misbehaveOn(/^\/api\/v1\/services$/, { kind: 'delay', ms: 400 });
+    const directory = createKubernetesServiceDirectory({
+      timeoutMs: 1000,
+      cache: true,
+      log,
+      kubeConfig: api.kubeConfig(),
+    });
+    t.teardown(() => directory.close());
+    directory.start();
+    await until(() => api.requests.includes('GET /api/v1/services'), 'the informer to send its LIST');
+    t.notOk(directory.cacheWarm(), 'not warm while the LIST is outstanding');
+    const listed = await directory.list?.('grade-submission');
+    t.same(listed?.outcome === 'found' ? listed.services.map((s) => s.metadata?.name) : listed, ['mongodb']);
+    t.ok(api.requests.includes('GET /api/v1/namespaces/grade-submission/services'), 'asked the API server');
+    await until(() => directory.cacheWarm(), 'the cache to warm');
+    const cached = await directory.list?.('grade-submission');
+    t.same(cached?.outcome === 'found' ? cached.services.map((s) => s.metadata?.name) : cached, ['mongodb']);
+  },
+);
+
 t.test('start() without a cluster logs why once; each look-up reports the same reason', async (t) => {
   const lines: Array<Record<string, unknown>> = [];
   const recording = pino({ level: 'warn' }, { write: (line: string) => lines.push(JSON.parse(line)) });

@@ -38,12 +38,17 @@ export class LocalApiServer {
   private pathMisbehaviours: Array<{ path: RegExp; misbehaviour: Misbehaviour }> = [];
   /** Paths of the requests received, to tell cache hits from live GETs. */
   readonly requests: string[] = [];
+  /** TCP connections accepted, to tell a reused connection from a new one per request. */
+  connections = 0;
   private server: Server;
   private watchers = new Set<ServerResponse>();
   private resourceVersion = 1;
 
   constructor() {
     this.server = createServer((req, res) => this.handle(req, res));
+    this.server.on('connection', () => {
+      this.connections++;
+    });
   }
 
   async start(): Promise<this> {
@@ -118,6 +123,11 @@ export class LocalApiServer {
   behave(): void {
     this.misbehaviour = { kind: 'none' };
     this.pathMisbehaviours = [];
+  }
+
+  /** Closes the connections no request is using, as a server's idle timeout or restart would. */
+  dropIdleConnections(): void {
+    this.server.closeIdleConnections();
   }
 
   async close(): Promise<void> {
