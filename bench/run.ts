@@ -299,7 +299,13 @@ async function throughputAndLatency(
         durationSec: plan.warmupSec,
       });
     }
-    const liveGetsBefore = env.api.requests.filter((r) => r.startsWith(`GET /api/v1/namespaces/`)).length;
+    // Live look-ups the stand-in API server answered, by kind: Services should come from the
+    // watch cache; each MongoDB CREATE's /mutate lists the namespace's claims (initiation window).
+    const liveCount = (kind: string) =>
+      env.api.requests.filter((r) => r.startsWith('GET /api/v1/namespaces/') && r.includes(`/${kind}`))
+        .length;
+    const liveGetsBefore = liveCount('services');
+    const claimListsBefore = liveCount('persistentvolumeclaims');
 
     // Interleaved (baseline, then sts-guard, per body) so drift in the machine hits both alike.
     const throughput: ThroughputFigure[] = [];
@@ -358,8 +364,8 @@ async function throughputAndLatency(
         }),
       );
     }
-    const liveGets =
-      env.api.requests.filter((r) => r.startsWith(`GET /api/v1/namespaces/`)).length - liveGetsBefore;
+    const liveGets = liveCount('services') - liveGetsBefore;
+    const claimLists = liveCount('persistentvolumeclaims') - claimListsBefore;
     const cpuRows = await cpuPerReview(load, cpu, {
       'sts-guard': stsGuard,
       fastify,
@@ -372,6 +378,7 @@ async function throughputAndLatency(
       latency,
       cpuRows,
       liveGets,
+      claimLists,
       pids: { stsGuard: stsGuard.pid, baseline: baseline.pid },
     };
   } finally {
@@ -592,12 +599,8 @@ async function main() {
   const list = workloads();
   const cpu = cpuWorkloads(list);
   try {
-    const { throughput, reference, latency, cpuRows, liveGets, pids } = await throughputAndLatency(
-      env,
-      load,
-      list,
-      cpu,
-    );
+    const { throughput, reference, latency, cpuRows, liveGets, claimLists, pids } =
+      await throughputAndLatency(env, load, list, cpu);
     const rssStsGuard = await rss('sts-guard', env, load, list);
     const rssBaseline = await rss('baseline', env, load, list);
     const cold = await coldStarts(env, list);
@@ -742,7 +745,7 @@ async function main() {
           ? ' (baseline below 90%: the load generator, not the baseline, was the limit)'
           : ''),
       `cores: ${pinning()}`,
-      `Service look-ups that went live during the throughput and latency runs: ${liveGets} (cache on)`,
+      `Service look-ups that went live during the throughput and latency runs: ${liveGets} (cache on); PersistentVolumeClaim LISTs (one per MongoDB CREATE's /mutate): ${claimLists}`,
       `latency achieved rate: ${(['baseline', '/mutate', '/validate'] as const).map((k) => `${k} ${Math.round(latency[k].achievedRate)}/s`).join(', ')}`,
       `RSS every ${Math.round(plan.rssReviews / plan.rssSamples).toLocaleString('en-US')} reviews (MB): sts-guard ${rssStsGuard.samples.map(([, b]) => (b / 1048576).toFixed(0)).join(' ')}; baseline ${rssBaseline.samples.map(([, b]) => (b / 1048576).toFixed(0)).join(' ')}`,
       `cold starts (ms): baseline ${cold.baseline.map((v) => v.toFixed(0)).join(' ')}; Fastify alone ${cold.fastify.map((v) => v.toFixed(0)).join(' ')}; /mutate ${cold.mutate.map((v) => v.toFixed(0)).join(' ')}; /validate ${cold.validate.map((v) => v.toFixed(0)).join(' ')}`,
