@@ -1,11 +1,18 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { createKubernetesServiceDirectory } from '../../src/cluster/services.js';
 import { LocalApiServer } from '../support/apiserver.js';
 import { service } from '../support/fixtures.js';
 
 const log = pino({ level: 'silent' });
+
+/** A Service directory on the stand-in API server, closed when the test ends. */
+function directoryOf(t: Test, api: LocalApiServer, { timeoutMs = 1000, cache = true } = {}) {
+  const directory = createKubernetesServiceDirectory({ timeoutMs, cache, log, kubeConfig: api.kubeConfig() });
+  t.teardown(() => directory.close());
+  return directory;
+}
 
 async function until(condition: () => boolean, what: string) {
   for (let i = 0; i < 200 && !condition(); i++) await new Promise((r) => setTimeout(r, 10));
@@ -16,13 +23,7 @@ t.test('a warm cache answers look-ups without asking the API server', async (t) 
   const api = await new LocalApiServer().start();
   t.teardown(() => api.close());
   api.put(service('mongodb-headless'));
-  const directory = createKubernetesServiceDirectory({
-    timeoutMs: 1000,
-    cache: true,
-    log,
-    kubeConfig: api.kubeConfig(),
-  });
-  t.teardown(() => directory.close());
+  const directory = directoryOf(t, api);
 
   const first = await directory.lookup('grade-submission', 'mongodb-headless');
   t.equal(first.outcome, 'found', 'the first look-up goes live while the cache fills');
@@ -37,13 +38,7 @@ t.test('a warm cache answers look-ups without asking the API server', async (t) 
 t.test('a cache miss falls back to a live GET: a Service created a moment ago is found', async (t) => {
   const api = await new LocalApiServer().start();
   t.teardown(() => api.close());
-  const directory = createKubernetesServiceDirectory({
-    timeoutMs: 1000,
-    cache: true,
-    log,
-    kubeConfig: api.kubeConfig(),
-  });
-  t.teardown(() => directory.close());
+  const directory = directoryOf(t, api);
   await directory.lookup('grade-submission', 'warm-up');
   await until(() => directory.cacheWarm(), 'the cache to warm');
 
@@ -57,24 +52,14 @@ t.test('a cache miss falls back to a live GET: a Service created a moment ago is
 t.test('a Service that does not exist is not-found (HTTP 404), not a failure', async (t) => {
   const api = await new LocalApiServer().start();
   t.teardown(() => api.close());
-  const directory = createKubernetesServiceDirectory({
-    timeoutMs: 1000,
-    cache: false,
-    log,
-    kubeConfig: api.kubeConfig(),
-  });
+  const directory = directoryOf(t, api, { cache: false });
   t.same(await directory.lookup('grade-submission', 'nope'), { outcome: 'not-found' });
 });
 
 t.test('API errors become unavailable with a reason a user can act on', async (t) => {
   const api = await new LocalApiServer().start();
   t.teardown(() => api.close());
-  const directory = createKubernetesServiceDirectory({
-    timeoutMs: 300,
-    cache: false,
-    log,
-    kubeConfig: api.kubeConfig(),
-  });
+  const directory = directoryOf(t, api, { timeoutMs: 300, cache: false });
 
   api.misbehaviour = { kind: 'status', code: 403 };
   const forbidden = await directory.lookup('grade-submission', 'mongodb-headless');
@@ -107,13 +92,7 @@ t.test('start() fills the cache before the first review, which then needs no liv
   const api = await new LocalApiServer().start();
   t.teardown(() => api.close());
   api.put(service('mongodb-headless'));
-  const directory = createKubernetesServiceDirectory({
-    timeoutMs: 1000,
-    cache: true,
-    log,
-    kubeConfig: api.kubeConfig(),
-  });
-  t.teardown(() => directory.close());
+  const directory = directoryOf(t, api);
   directory.start();
   await until(() => directory.cacheWarm(), 'the cache to warm');
   const found = await directory.lookup('grade-submission', 'mongodb-headless');
@@ -130,13 +109,7 @@ t.test(
     t.teardown(() => api.close());
     api.put(service('mongodb', 'grade-submission', '10.96.0.20'));
     api.misbehaveOn(/^\/api\/v1\/services$/, { kind: 'delay', ms: 400 });
-    const directory = createKubernetesServiceDirectory({
-      timeoutMs: 1000,
-      cache: true,
-      log,
-      kubeConfig: api.kubeConfig(),
-    });
-    t.teardown(() => directory.close());
+    const directory = directoryOf(t, api);
     directory.start();
     await until(() => api.requests.includes('GET /api/v1/services'), 'the informer to send its LIST');
     t.notOk(directory.cacheWarm(), 'not warm while the LIST is outstanding');
