@@ -29,7 +29,8 @@ export async function bundle({ entryPoints, outdir, minify = true, sourcemap = f
     outdir,
     bundle: true,
     platform: 'node',
-    target: 'node20',
+    // The oldest Node.js in package.json's engines: syntax newer than it would be lowered.
+    target: 'node22',
     format: 'esm',
     splitting: true,
     outExtension: { '.js': '.mjs' },

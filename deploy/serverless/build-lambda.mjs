@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Bundles the Lambda handler (src/serverless/lambda.ts) with esbuild (scripts/bundle.mjs) into ES
 // modules under dist/lambda/: index.mjs (Lambda handler setting: index.handler, runtime
-// nodejs20.x) plus chunks for what the code imports dynamically: the Kubernetes client, loaded by
+// nodejs24.x) plus chunks for what the code imports dynamically: the Kubernetes client, loaded by
 // the first review that needs a look-up, and the development-certificate code, never in Lambda.
 // Prints each file's size and whether a cold instance loads it before its first review.
 //

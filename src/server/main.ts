@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { Server as HttpsServer } from 'node:https';
 import { pino } from 'pino';
 import { loadConfig } from '../config.js';
+import { unsupportedRuntime } from './runtime.js';
 import { loadServingCertificate, TLS_DEFAULTS, watchCertificate } from './tls.js';
 import { closeGracefully, createWebhook } from './webhook.js';
 
@@ -15,6 +16,8 @@ async function main() {
     { level: config.logLevel, base: { service: 'sts-guard' } },
     pino.destination({ dest: 1, minLength: 4096, sync: true, periodicFlush: 250 }),
   );
+  const runtime = unsupportedRuntime(process.version);
+  if (runtime) log.warn({ node: process.version }, runtime);
   const certificate = await loadServingCertificate(config.tls);
   if (certificate.generated) {
     log.warn(

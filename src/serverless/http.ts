@@ -1,5 +1,6 @@
 import { pino } from 'pino';
 import { loadConfig } from '../config.js';
+import { unsupportedRuntime } from '../server/runtime.js';
 import { closeGracefully, createWebhook } from '../server/webhook.js';
 
 /**
@@ -11,6 +12,8 @@ import { closeGracefully, createWebhook } from '../server/webhook.js';
 async function main() {
   const config = loadConfig();
   const log = pino({ level: config.logLevel, base: { service: 'sts-guard', runtime: 'http' } });
+  const runtime = unsupportedRuntime(process.version);
+  if (runtime) log.warn({ node: process.version }, runtime);
   const webhook = await createWebhook(config, log);
   closeGracefully(webhook, config, log);
   await webhook.app.listen({ port: config.port, host: config.host });

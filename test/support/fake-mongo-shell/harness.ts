@@ -37,7 +37,7 @@ function fakeShellProgram(): string {
     bundle: true,
     platform: 'node',
     format: 'cjs',
-    target: 'node20',
+    target: 'node22',
     outfile,
     logLevel: 'error',
     // Under tap, child processes inherit a NODE_OPTIONS that loads its process-info hooks, which
