@@ -13,7 +13,10 @@ export interface E2eState {
   auditLog: string;
   dir: string;
   binDir: string;
+  /** The kubectl built with the control plane (test/e2e/control-plane/build.sh), same minor. */
   kubectl: string;
+  /** The machine's own kubectl, for the skew story alone (undefined when there is none). */
+  machineKubectl?: string;
   stsGuard: StsGuardProcess;
   stsGuardPort: number;
 }
@@ -42,7 +45,7 @@ export interface KubectlResult {
   stderr: string;
 }
 
-/** The machine's kubectl against the e2e API server as a cluster admin. Never throws on exit codes. */
+/** `state.kubectl` against the e2e API server as a cluster admin. Never throws on exit codes. */
 export function kubectl(state: E2eState, args: string[], input?: string): Promise<KubectlResult> {
   return new Promise((resolve) => {
     const child = execFile(
