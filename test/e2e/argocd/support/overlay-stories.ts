@@ -36,7 +36,7 @@ const COMPARE_OPTIONS = 'ServerSideDiff=true,IncludeMutationWebhook=true';
 const SYNC_OPTIONS = ['CreateNamespace=true', 'ServerSideApply=true', 'PruneLast=true'];
 
 /** How long the no-flapping window lasts, and how often it hard-refreshes. */
-const WINDOW_SECONDS = Number(process.env.STS_GUARD_E2E_ARGOCD_WINDOW ?? 180);
+const WINDOW_SECONDS = Number(process.env.STS_GUARD_E2E_ARGOCD_WINDOW ?? 120);
 const REFRESH_EVERY_SECONDS = 30;
 
 interface Container {
@@ -140,7 +140,7 @@ export function overlayStories(overlay: string): void {
         sts.metadata.annotations?.['sts-guard.io/injected'],
         'the StatefulSet was not mutated: sts-guard was not called',
       );
-      const watched = await observe(state, app, 2 * REFRESH_EVERY_SECONDS);
+      const watched = await observe(state, app, REFRESH_EVERY_SECONDS);
       control = watched.last && summary(watched.last);
       controlNotSynced = watched.notSynced;
       t.comment(`control: ${JSON.stringify({ ...control, notSynced: watched.notSynced })}`);
