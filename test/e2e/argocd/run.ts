@@ -105,17 +105,12 @@ async function main(): Promise<number> {
     await writeFile(stateFile, JSON.stringify(argoState, null, 2));
 
     const files = process.argv.slice(2);
-    const order = ['dev', 'staging', 'prod'];
+    // tap runs them in name order; each starts from the tested commit and an empty namespace.
     const tests =
       files.length > 0
         ? files
         : readdirSync(join(repoRoot, 'test/e2e/argocd'))
             .filter((f) => f.endsWith('.e2e.ts'))
-            .sort(
-              (a, b) =>
-                (order.indexOf(a.split('.')[0] ?? '') + 1 || 99) -
-                (order.indexOf(b.split('.')[0] ?? '') + 1 || 99),
-            )
             .map((f) => join('test/e2e/argocd', f));
     say(`running ${tests.length} Argo CD e2e file(s)`);
     status = await runStories(tests, stateFile, 1800);

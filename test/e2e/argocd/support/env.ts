@@ -139,7 +139,9 @@ export const syncedAt = (revision: string) => (app: Application) =>
  * regenerated the manifests and compared again. Resolves with the Application after that.
  */
 export async function hardRefresh(state: ArgoCdState, name: string): Promise<Application> {
-  const before = (await getApplication(state, name))?.status?.reconciledAt;
+  // reconciledAt has one-second resolution: a refresh done within the second of the request
+  // carries the same stamp as one done just before it, so compare against the second itself.
+  const requested = Math.floor(Date.now() / 1000) * 1000;
   await kubectlOk(state, [
     'annotate',
     'application',
@@ -149,14 +151,14 @@ export async function hardRefresh(state: ArgoCdState, name: string): Promise<App
     'argocd.argoproj.io/refresh=hard',
     '--overwrite',
   ]);
+  // The controller drops the annotation in the same write as the status of that refresh.
   return waitForApplication(
     state,
     name,
     'the hard refresh to be done',
     (app) =>
       app.metadata.annotations?.['argocd.argoproj.io/refresh'] === undefined &&
-      app.status?.reconciledAt !== undefined &&
-      app.status.reconciledAt !== before,
+      Date.parse(app.status?.reconciledAt ?? '') >= requested,
     90_000,
   );
 }

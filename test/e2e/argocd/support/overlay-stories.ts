@@ -133,18 +133,22 @@ export function overlayStories(overlay: string): void {
     async (t) => {
       await kubectlOk(state, ['create', 'namespace', NAMESPACE]);
       await kubectlOk(state, ['label', 'namespace', NAMESPACE, 'sts-guard.io/exempt=true']);
-      await selectOverlay(state, overlay);
-      await waitForApplication(state, app, 'Synced after its first sync', syncedAt(repo.tested));
-      const sts = await liveStatefulSet(state);
-      t.notOk(
-        sts.metadata.annotations?.['sts-guard.io/injected'],
-        'the StatefulSet was not mutated: sts-guard was not called',
-      );
-      const watched = await observe(state, app, REFRESH_EVERY_SECONDS);
-      control = watched.last && summary(watched.last);
-      controlNotSynced = watched.notSynced;
-      t.comment(`control: ${JSON.stringify({ ...control, notSynced: watched.notSynced })}`);
-      await leave(state, app);
+      try {
+        await selectOverlay(state, overlay);
+        await waitForApplication(state, app, 'Synced after its first sync', syncedAt(repo.tested));
+        const sts = await liveStatefulSet(state);
+        t.notOk(
+          sts.metadata.annotations?.['sts-guard.io/injected'],
+          'the StatefulSet was not mutated: sts-guard was not called',
+        );
+        const watched = await observe(state, app, REFRESH_EVERY_SECONDS);
+        control = watched.last && summary(watched.last);
+        controlNotSynced = watched.notSynced;
+        t.comment(`control: ${JSON.stringify({ ...control, notSynced: watched.notSynced })}`);
+      } finally {
+        // The real run starts from no namespace at all, whatever happened here.
+        await leave(state, app);
+      }
     },
   );
 
