@@ -59,7 +59,7 @@ async function main(): Promise<number> {
   // Argo CD's build first: a cold one takes minutes, which a started control plane would sit out.
   const argocdDir =
     process.env.STS_GUARD_E2E_ARGOCD ?? (await runBuildScript('test/e2e/control-plane/build-argocd.sh'));
-  const dir = await mkdtemp(join(tmpdir(), 'sts-guard-e2e-argocd-'));
+  const dir = await mkdtemp(join(tmpdir(), 'sts-guard-argocd-e2e-'));
   const stateFile = join(dir, 'state.json');
   let suite: Suite | undefined;
   let argocd: ArgoCdProcesses | undefined;

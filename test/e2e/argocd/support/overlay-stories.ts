@@ -545,6 +545,35 @@ export function overlayStories(overlay: string): void {
     t.equal(statefulSetEntry(app2)?.status, 'Synced');
   });
 
+  t.test(
+    `${overlay}: when the cluster stops selecting the overlay, the Application goes and the stack stays`,
+    async (t) => {
+      await selectOverlay(state, undefined);
+      await eventually(`Application ${app} to be deleted by the ApplicationSet`, async () =>
+        (await getApplication(state, app)) === undefined ? true : undefined,
+      );
+      // preserveResourcesOnDeletion, and no resources finalizer on the generated Application.
+      const left = await getJson<{ items: Array<{ kind: string; metadata: { name: string } }> }>(state, [
+        'statefulsets,services,deployments',
+        '-n',
+        NAMESPACE,
+      ]);
+      t.same(
+        left.items.map((o) => `${o.kind}/${o.metadata.name}`).sort(),
+        [
+          'Deployment/grade-submission-api',
+          'Deployment/grade-submission-portal',
+          'Service/grade-submission-api',
+          'Service/grade-submission-portal',
+          'Service/mongodb',
+          'Service/mongodb-headless',
+          'StatefulSet/mongodb',
+        ],
+        'every object of the stack is still there',
+      );
+    },
+  );
+
   t.teardown(async () => {
     await leave(state, app);
     await resetToTested(repo);
