@@ -3,13 +3,14 @@
  * the doc's command, the root Application applied as written, and step 2's argocd-cm health check
  * for Applications, which the doc says makes the sync waves wait for the webhook.
  *
- * The root syncs the `sts-guard` Application (wave -1), as the bundle ships it
- * (deploy/overlays/cert-manager). For this story the suite's own URL registration of the webhook
- * is taken away, so that Argo CD can compare that Application: two configurations of the same
- * name, one by URL and one by Service, cannot be merged (its comparison then fails, and Argo CD
- * 3.6.2 reports such an Application Healthy). Here it can never sync (no cert-manager CRDs, no
- * kubelet for its Deployment), so it stays not Healthy, as a real one does until its Deployment is
- * Available. The registration is restored, and checked, at the end.
+ * The root syncs the `sts-guard` Application (wave -1) as the bundle ships it
+ * (deploy/overlays/cert-manager). For it to sync here, cert-manager's Certificate and Issuer CRDs
+ * are installed (no cert-manager runs) and the suite's own URL registration of the webhook is set
+ * aside: Argo CD cannot merge two configurations of one name, one by URL and one by Service (its
+ * comparison fails, and Argo CD 3.6.2 then reports that Application Healthy). Synced, its
+ * Deployment never becomes Available (no kubelet) and its Certificates never Ready, so it stays
+ * Progressing: what a real one shows until the webhook runs. The URL registration is restored,
+ * and checked, at the end.
  */
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -83,6 +84,9 @@ t.before(async () => {
     throw new Error("step 1's command changed nothing in kustomize/argocd");
   await git(repo.work, ['commit', '--quiet', '-am', 'point the bundle at this fork (docs/gitops.md step 1)']);
   await git(repo.work, ['push', '--quiet', 'origin', 'HEAD:main']);
+  const crds = join(state.argocd.build, 'cert-manager-crds');
+  await kubectlOk(state, ['apply', '--server-side', '-f', crds]);
+  await kubectlOk(state, ['wait', '--for=condition=Established', '--timeout=60s', '-f', crds]);
   await kubectlOk(state, ['delete', '-f', webhooks]);
 });
 
@@ -159,10 +163,16 @@ t.test(
   },
 );
 
-t.test("sts-guard's URL registration is restored and answers", async (t) => {
+/** The sts-guard Application replaced the registration with one by Service: back to the suite's. */
+async function restoreRegistration() {
   await remove(ROOT);
   await remove('sts-guard');
-  await kubectlOk(state, ['apply', '-f', webhooks]);
+  await kubectl(state, ['delete', '-f', webhooks, '--ignore-not-found']);
+  await kubectl(state, ['apply', '-f', webhooks]);
+}
+
+t.test("sts-guard's URL registration is restored and answers", async (t) => {
+  await restoreRegistration();
   const ns = 'argocd-root-check';
   await freshNamespace(state, ns);
   const applied = await kubectl(state, ['apply', '-n', ns, '-f', scenario('seed-without-replset')]);
@@ -171,9 +181,7 @@ t.test("sts-guard's URL registration is restored and answers", async (t) => {
 });
 
 t.teardown(async () => {
-  await remove(ROOT);
-  await remove('sts-guard');
-  await kubectl(state, ['apply', '-f', webhooks]);
+  await restoreRegistration();
   await kubectl(state, [
     'patch',
     'configmap',

@@ -94,6 +94,7 @@ async function main(): Promise<number> {
     const argoState: ArgoCdState = {
       ...state,
       argocd: {
+        build: argocdDir,
         dir: join(dir, 'argocd'),
         kubeconfig: argocd.kubeconfig,
         metrics: argocd.metrics,

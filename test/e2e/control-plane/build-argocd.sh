@@ -11,6 +11,9 @@
 #   argocd                    one binary; ARGOCD_BINARY_NAME picks the component, as upstream
 #   bin/git-verify-wrapper.sh the repo-server runs it for every revision (from PATH, executable)
 #   crds/                     Application, ApplicationSet and AppProject CRDs from the same module
+#   cert-manager-crds/        cert-manager's Certificate and Issuer CRDs (github.com/cert-manager/
+#                             cert-manager, deploy/crds), so the bundle's sts-guard Application,
+#                             which ships cert-manager objects, can be synced (no cert-manager runs)
 #
 # Argo CD v3.6.2's go.mod says `go 1.27.0`: this build alone runs with GOTOOLCHAIN=go1.27.3, which
 # the go command fetches through the proxy; the rest of the project stays on the machine's Go.
@@ -19,6 +22,7 @@ set -euo pipefail
 ARGOCD_VERSION=${ARGOCD_VERSION:-v3.6.2}
 ARGOCD_TOOLCHAIN=${ARGOCD_TOOLCHAIN:-go1.27.3}
 ARGOCD_MAIN=${ARGOCD_MAIN:-narrow}
+CERT_MANAGER_VERSION=${CERT_MANAGER_VERSION:-v1.21.2}
 
 cache=${STS_GUARD_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sts-guard/e2e}
 module=github.com/argoproj/argo-cd/v3
@@ -33,13 +37,28 @@ full) out="$cache/argocd-full-$ARGOCD_VERSION" ;;
 *) die "ARGOCD_MAIN must be narrow or full, not '$ARGOCD_MAIN'" ;;
 esac
 
+command -v go >/dev/null 2>&1 || die "go is not on PATH: Argo CD is built from its Go module."
+
+cert_manager_crds() { # directory to fill
+  local json dir
+  if ! json=$(GOFLAGS=-mod=mod timeout 300 go mod download -json "github.com/cert-manager/cert-manager@$CERT_MANAGER_VERSION" 2>&1); then
+    die "cannot fetch github.com/cert-manager/cert-manager@$CERT_MANAGER_VERSION from the Go module proxy ($(go env GOPROXY)):
+  $(echo "$json" | tail -n 3)"
+  fi
+  dir=$(sed -nE 's/^\s*"Dir": "(.*)",?$/\1/p' <<<"$json")
+  mkdir -p "$1"
+  cp "$dir/deploy/crds/cert-manager.io_certificates.yaml" "$dir/deploy/crds/cert-manager.io_issuers.yaml" "$1/"
+}
+
 if [ -x "$out/argocd" ] && [ -x "$out/bin/git-verify-wrapper.sh" ] && [ -f "$out/crds/application-crd.yaml" ]; then
+  if [ ! -f "$out/cert-manager-crds/cert-manager.io_certificates.yaml" ]; then
+    say "adding cert-manager $CERT_MANAGER_VERSION's CRDs"
+    cert_manager_crds "$out/cert-manager-crds"
+  fi
   say "Argo CD $ARGOCD_VERSION ($ARGOCD_MAIN main): cached"
   echo "$out"
   exit 0
 fi
-
-command -v go >/dev/null 2>&1 || die "go is not on PATH: Argo CD is built from its Go module."
 export GOTOOLCHAIN=$ARGOCD_TOOLCHAIN
 # A missing toolchain or proxy would otherwise fail deep inside `go build`; ask once, up front.
 if ! toolchain=$(timeout 300 go version 2>&1); then
@@ -154,6 +173,7 @@ rm -rf "$out.tmp" && mkdir -p "$out.tmp/bin" "$out.tmp/crds"
 install -m 0755 "$src/hack/git-verify-wrapper.sh" "$out.tmp/bin/git-verify-wrapper.sh"
 cp "$src"/manifests/crds/application-crd.yaml "$src"/manifests/crds/applicationset-crd.yaml \
   "$src"/manifests/crds/appproject-crd.yaml "$out.tmp/crds/"
+cert_manager_crds "$out.tmp/cert-manager-crds"
 rm -rf "$out" && mv "$out.tmp" "$out"
 say "built Argo CD $ARGOCD_VERSION in $((SECONDS - build_started)) s ($((SECONDS - started)) s with the download): $out/argocd"
 echo "$out"

@@ -11,6 +11,8 @@ import type { LocalRepository } from './git.js';
 
 export interface ArgoCdState extends E2eState {
   argocd: {
+    /** What build-argocd.sh built: argocd, bin/, crds/, cert-manager-crds/. */
+    build: string;
     dir: string;
     kubeconfig: string;
     metrics: { controller: string; repoServer: string; applicationSet: string };
