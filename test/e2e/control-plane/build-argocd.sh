@@ -38,12 +38,15 @@ full) out="$cache/argocd-full-$ARGOCD_VERSION" ;;
 esac
 
 command -v go >/dev/null 2>&1 || die "go is not on PATH: Argo CD is built from its Go module."
+proxy=$(go env GOPROXY)
+# `go mod download -json` reports a failure in the JSON's "Error" field.
+failure() { sed -nE 's/^\s*"Error": "(.*)",?$/\1/p' <<<"$1" | head -n 3; }
 
 cert_manager_crds() { # directory to fill
   local json dir
   if ! json=$(GOFLAGS=-mod=mod timeout 300 go mod download -json "github.com/cert-manager/cert-manager@$CERT_MANAGER_VERSION" 2>&1); then
-    die "cannot fetch github.com/cert-manager/cert-manager@$CERT_MANAGER_VERSION from the Go module proxy ($(go env GOPROXY)):
-  $(echo "$json" | tail -n 3)"
+    die "cannot fetch github.com/cert-manager/cert-manager@$CERT_MANAGER_VERSION from the Go module proxy ($proxy):
+  $(failure "$json")"
   fi
   dir=$(sed -nE 's/^\s*"Dir": "(.*)",?$/\1/p' <<<"$json")
   mkdir -p "$1"
@@ -62,19 +65,19 @@ fi
 export GOTOOLCHAIN=$ARGOCD_TOOLCHAIN
 # A missing toolchain or proxy would otherwise fail deep inside `go build`; ask once, up front.
 if ! toolchain=$(timeout 300 go version 2>&1); then
-  die "cannot get the Go toolchain $ARGOCD_TOOLCHAIN (GOTOOLCHAIN) through the Go module proxy ($(go env GOPROXY)):
+  die "cannot get the Go toolchain $ARGOCD_TOOLCHAIN (GOTOOLCHAIN) through the Go module proxy ($proxy):
   $(echo "$toolchain" | tail -n 3)
   Argo CD $ARGOCD_VERSION needs Go 1.27; check that the proxy is reachable, or point
   STS_GUARD_E2E_CACHE at a cache that already holds the binary."
 fi
-say "toolchain: $toolchain"
+say "toolchain: $(tail -n 1 <<<"$toolchain")"
 
 started=$SECONDS
 download() { # module: prints the module's extracted directory
   local json
   if ! json=$(GOFLAGS=-mod=mod timeout 300 go mod download -json "$1@$ARGOCD_VERSION" 2>&1); then
-    die "cannot fetch $1@$ARGOCD_VERSION from the Go module proxy ($(go env GOPROXY)):
-  $(echo "$json" | tail -n 3)"
+    die "cannot fetch $1@$ARGOCD_VERSION from the Go module proxy ($proxy):
+  $(failure "$json")"
   fi
   sed -nE 's/^\s*"Dir": "(.*)",?$/\1/p' <<<"$json"
 }
@@ -157,7 +160,7 @@ else
 fi
 
 say "resolving Argo CD $ARGOCD_VERSION's dependencies (about 700 modules on a cold cache)"
-(cd "$src" && GOFLAGS=-mod=mod go mod download) || die "could not download Argo CD $ARGOCD_VERSION's dependencies from $(go env GOPROXY)"
+(cd "$src" && GOFLAGS=-mod=mod go mod download) || die "could not download Argo CD $ARGOCD_VERSION's dependencies from the Go module proxy ($proxy)"
 say "downloaded in $((SECONDS - started)) s"
 
 pkg=github.com/argoproj/argo-cd/v3/common
