@@ -1,6 +1,6 @@
 /**
  * The configuration's JSON schema: every environment variable sts-guard reads, with its type and
- * default. Compiled ahead of time (scripts/compile-schemas.ts) into src/generated/validators.ts.
+ * default. Compiled ahead of time (scripts/compile-schemas.ts) into src/generated/config-validator.ts.
  */
 export const configSchema = {
   type: 'object',

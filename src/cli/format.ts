@@ -133,6 +133,7 @@ export function formatJson(report: CheckReport, options: FormatOptions): string 
       namespace: c.namespace,
       name: c.name,
       allowed: c.allowed,
+      ...(c.allowed ? {} : { message: c.message }),
       violations: c.violations.map(({ rule, problem, fix }) => ({ rule, problem, fix })),
       warnings: c.warnings,
       patch: c.patch,

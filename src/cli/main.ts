@@ -1,11 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import type { ConfigMapDirectory, ServiceDirectory } from '../admission/review.js';
 import { createKubernetesConfigMapDirectory } from '../cluster/configmaps.js';
 import { createKubernetesServiceDirectory, type KubernetesServiceDirectory } from '../cluster/services.js';
 import { loadConfig } from '../config.js';
 import { ExceptionListError, readExceptionList } from '../exceptions/load.js';
+import type { ConfigMapDirectory, ServiceDirectory } from '../pipeline/ports.js';
 import { checkManifests } from './check.js';
 import { InputError, UsageError } from './errors.js';
 import { formatJson, formatTable } from './format.js';
@@ -21,6 +21,22 @@ import {
 export const EXIT_ADMITTED = 0;
 export const EXIT_DENIED = 1;
 export const EXIT_ERROR = 2;
+
+/** The commands, for the top-level usage and for naming them when one is unknown. */
+const COMMANDS: Record<string, string> = {
+  check: 'run the admission policy offline on manifests, as the webhook would on a CREATE',
+};
+
+const TOP_USAGE = `Usage: sts-guard <command> [options]
+
+Commands:
+${Object.entries(COMMANDS)
+  .map(([name, what]) => `  ${name.padEnd(8)}${what}`)
+  .join('\n')}
+
+Run "sts-guard <command> --help" for a command's options.
+The webhook itself is started with \`npm start\` (README.md).
+`;
 
 const USAGE = `Usage: sts-guard check [options] <file|dir|->...
 
@@ -76,7 +92,7 @@ interface CheckCommand {
   namespace: string;
 }
 
-type Command = { name: 'help' } | { name: 'version' } | ({ name: 'check' } & CheckCommand);
+type Command = { name: 'help'; usage: string } | { name: 'version' } | ({ name: 'check' } & CheckCommand);
 
 function parseFlags(argv: string[]) {
   try {
@@ -87,13 +103,23 @@ function parseFlags(argv: string[]) {
   }
 }
 
+const commandList = () =>
+  Object.keys(COMMANDS)
+    .map((c) => `"${c}"`)
+    .join(', ');
+
 function parseCommand(argv: string[]): Command {
+  // The command comes first, before any flag: an unknown one is an error even with --help.
+  const [first] = argv;
+  if (first !== undefined && !first.startsWith('-') && !Object.hasOwn(COMMANDS, first)) {
+    throw new UsageError(`unknown command "${first}"; the commands are ${commandList()}`, TOP_USAGE_HINT);
+  }
   const { values, positionals } = parseFlags(argv);
-  if (values.help) return { name: 'help' };
-  if (values.version) return { name: 'version' };
   const [command, ...inputs] = positionals;
-  if (command === undefined) throw new UsageError('no command given; the command is "check"');
-  if (command !== 'check') throw new UsageError(`unknown command "${command}"; the command is "check"`);
+  if (values.help) return { name: 'help', usage: command === undefined ? TOP_USAGE : USAGE };
+  if (values.version) return { name: 'version' };
+  if (command === undefined)
+    throw new UsageError(`no command given; the commands are ${commandList()}`, TOP_USAGE_HINT);
   if (inputs.length === 0) throw new UsageError('no input given: name files, directories, or - for stdin');
   if (values.output !== 'table' && values.output !== 'json') {
     throw new UsageError(`--output must be table or json, not "${values.output}"`);
@@ -109,6 +135,9 @@ function parseCommand(argv: string[]): Command {
     namespace: values.namespace,
   };
 }
+
+const TOP_USAGE_HINT = 'Run "sts-guard --help" for the commands.';
+const CHECK_USAGE_HINT = 'Run "sts-guard check --help" for usage.';
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -179,7 +208,7 @@ async function main(argv: string[]): Promise<number> {
     const command = parseCommand(argv);
     switch (command.name) {
       case 'help':
-        process.stdout.write(USAGE);
+        process.stdout.write(command.usage);
         return EXIT_ADMITTED;
       case 'version':
         process.stdout.write(`${await version()}\n`);
@@ -189,7 +218,7 @@ async function main(argv: string[]): Promise<number> {
     }
   } catch (error) {
     if (error instanceof UsageError) {
-      process.stderr.write(`sts-guard: ${error.message}\nRun "sts-guard check --help" for usage.\n`);
+      process.stderr.write(`sts-guard: ${error.message}\n${error.hint ?? CHECK_USAGE_HINT}\n`);
     } else if (error instanceof InputError) {
       process.stderr.write(`sts-guard: cannot check the input:\n${error.message}\n`);
     } else {

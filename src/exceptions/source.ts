@@ -2,7 +2,7 @@ import { watch } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
-import type { ExceptionSource } from '../admission/review.js';
+import type { ExceptionSource } from '../pipeline/ports.js';
 import { type ExceptionList, NO_EXCEPTIONS } from '../policy/index.js';
 import { ExceptionListError, parseExceptionList } from './load.js';
 

@@ -245,6 +245,20 @@ t.test('bad usage exits 2 with a pointer to --help', async (t) => {
   t.match(help.stdout, 'Exit codes');
 });
 
+t.test('an unknown command is refused, even with --help: exit 2, the commands listed', async (t) => {
+  for (const argv of [['frobnicate', '--help'], ['frobnicate'], ['apply', 'x.yaml']]) {
+    const run = await runCli(argv);
+    t.equal(run.code, 2, `${argv.join(' ')}: exit 2`);
+    t.equal(run.stdout, '', `${argv.join(' ')}: no usage printed as if it were check's`);
+    t.match(run.stderr, `unknown command "${argv[0]}"; the commands are "check"`);
+    t.match(run.stderr, 'sts-guard --help');
+  }
+  const top = await runCli(['--help']);
+  t.equal(top.code, 0, 'sts-guard --help exits 0');
+  t.match(top.stdout, /^Usage: sts-guard <command>/);
+  t.match(top.stdout, /^ {2}check {3}/m, 'lists check');
+});
+
 t.test('objects of other kinds, known or not, pass through and never fail the run', async (t) => {
   const file = await writeManifest(
     dir,
