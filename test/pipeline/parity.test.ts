@@ -95,7 +95,7 @@ t.test(
   async (t) => {
     const units = await corpus();
     let compared = 0;
-  const seen = { denied: 0, warned: 0, patched: 0, routing: 0 };
+    const seen = { denied: 0, warned: 0, patched: 0, routing: 0 };
     for (const variant of variants) {
       for (const unit of units) {
         const services = inputServiceDirectory(unit.objects, 'default');
@@ -145,17 +145,17 @@ t.test(
           ];
           t.same(cli.warnings, webhookWarnings, `${what}: same warnings, in kubectl's order`);
           compared++;
-        if (!cli.allowed) seen.denied++;
-        if (cli.warnings.length > 0) seen.warned++;
-        if (cli.patch.length > 0) seen.patched++;
-        if (cli.warnings.some((w) => w.includes('[client-routing]'))) seen.routing++;
+          if (!cli.allowed) seen.denied++;
+          if (cli.warnings.length > 0) seen.warned++;
+          if (cli.patch.length > 0) seen.patched++;
+          if (cli.warnings.some((w) => w.includes('[client-routing]'))) seen.routing++;
         }
         await app.close();
       }
     }
     // 7 fixtures + 5 scenarios + 3 overlays, in 3 variants.
     t.ok(compared >= 3 * 15, `${compared} StatefulSets compared`);
-  // The corpus exercises every kind of answer, or the comparison proves little.
-  for (const [kind, count] of Object.entries(seen)) t.ok(count > 0, `${count} answers ${kind}`);
+    // The corpus exercises every kind of answer, or the comparison proves little.
+    for (const [kind, count] of Object.entries(seen)) t.ok(count > 0, `${count} answers ${kind}`);
   },
 );
