@@ -55,7 +55,7 @@ t.test('policy: scaling a replica set behind its headless Service is admitted', 
     { outcome: 'found', statefulSet: replicaSet({ replicas: 3 }) },
     { outcome: 'found', service: service('mongodb-headless') },
   );
-  t.same(decision, { allowed: true, violations: [], warnings: [], message: '' });
+  t.same(decision, { allowed: true, violations: [], findings: [], warnings: [], message: '' });
 });
 
 t.test('policy: scaling to 0 or 1 needs no look-up and is always admitted', async (t) => {
