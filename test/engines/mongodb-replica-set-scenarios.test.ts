@@ -17,6 +17,15 @@ import {
   range,
 } from '../support/fake-mongo-shell/simulation.js';
 
+/** Resolves once `condition` holds (checked every 20 ms); fails the test after 30 s. */
+async function until(condition: () => boolean, what: string, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 // Each scenario starts real processes (sh, the fake shells, getent) by the hundred; a waiting hook
 // runs its 30 rounds. Under a loaded full `npm test` the file needs more than tap's 120 s.
 t.setTimeout(600_000);
@@ -176,8 +185,14 @@ const scenarios: Scenario[] = [
     async events(sim) {
       sim.stop([0, 1, 2]);
       sim.loseVolume(0);
+      const printedBefore = sim.printed('mongodb-0').length;
       const zero = sim.start([0]);
-      await new Promise((resolve) => setTimeout(resolve, 400));
+      // "Still waiting": pod 0's hook has made its first decision alone (v2 initiates, v3 waits)
+      // before the peers return. Waited for, not slept for: a loaded machine may take longer.
+      await until(
+        () => sim.printed('mongodb-0').length > printedBefore,
+        "pod 0's hook to make its first decision",
+      );
       await Promise.all([sim.start([1]), sim.start([2])]);
       await zero;
       sim.settle();
