@@ -13,6 +13,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../test/support/processes.js';
 import type { LatencyResult, LoadJob, LoadReply, LoadRequest, SaturationResult } from './load.js';
 import type { LookupJob, LookupResult } from './lookup.js';
 import {
@@ -22,7 +23,6 @@ import {
   cpuSeconds,
   ensureBuilt,
   firstAdmitted,
-  freePort,
   onCore,
   pinning,
   pinProcess,

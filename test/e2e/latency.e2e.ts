@@ -10,8 +10,10 @@ import { Agent, request } from 'node:https';
 import { join } from 'node:path';
 import t from 'tap';
 import { parseAllDocuments, stringify } from 'yaml';
-import { freePort } from './support/control-plane.js';
-import { eventually, freshNamespace, kubectlOk, loadState, repoPath, scenario } from './support/env.js';
+import { freePort } from '../support/processes.js';
+import { repoPath } from '../support/repo.js';
+import { eventually } from '../support/wait.js';
+import { freshNamespace, kubectlOk, loadState, scenario } from './support/env.js';
 import { type Buckets, count, delta, histogramBuckets, quantile } from './support/histogram.js';
 
 const state = loadState();

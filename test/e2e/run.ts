@@ -16,9 +16,11 @@ import { delimiter, dirname, join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { parseAllDocuments, stringify } from 'yaml';
-import { type ControlPlane, freePort, kubeconfigYaml, startControlPlane } from './support/control-plane.js';
+import { freePort } from '../support/processes.js';
+import { repoRoot } from '../support/repo.js';
+import { type ControlPlane, kubeconfigYaml, startControlPlane } from './support/control-plane.js';
 import type { E2eState } from './support/env.js';
-import { repoRoot, type StsGuardProcess, startStsGuard, stopStsGuard } from './support/sts-guard.js';
+import { type StsGuardProcess, startStsGuard, stopStsGuard } from './support/sts-guard.js';
 
 const run = promisify(execFile);
 const say = (message: string) =>

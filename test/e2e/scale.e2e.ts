@@ -1,5 +1,6 @@
 import t from 'tap';
-import { eventually, freshNamespace, kubectl, kubectlOk, loadState, scenario } from './support/env.js';
+import { eventually } from '../support/wait.js';
+import { freshNamespace, kubectl, kubectlOk, loadState, scenario } from './support/env.js';
 
 const state = loadState();
 const ns = 'scale';

@@ -2,6 +2,7 @@
 // PersistentVolumeClaim calls sts-guard makes, kept only for faults the real kube-apiserver cannot
 // be made to produce on cue (hangs, delays, 403, 500). Everything else is proven against the real one in test/e2e/.
 import { once } from 'node:events';
+import { writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
@@ -70,6 +71,12 @@ export class LocalApiServer {
       currentContext: 'local',
     });
     return kc;
+  }
+
+  /** Writes kubeConfig() to `path` (mode 0600), as a process is handed one through KUBECONFIG. */
+  async writeKubeconfig(path: string): Promise<string> {
+    await writeFile(path, this.kubeConfig().exportConfig(), { mode: 0o600 });
+    return path;
   }
 
   /** Adds or replaces a Service and tells watchers, as the real API server would. */
