@@ -353,3 +353,15 @@ export function cpuSeconds(pid: number): number {
   }
   return statCpuSeconds(pid);
 }
+
+/** Runs `work` and returns its result with the share of one core `server` used meanwhile. */
+export async function withCpu<T>(
+  server: ServerProcess,
+  work: () => Promise<T>,
+): Promise<{ result: T; cpu: number; cpuSeconds: number }> {
+  const cpuBefore = cpuSeconds(server.pid);
+  const started = performance.now();
+  const result = await work();
+  const used = cpuSeconds(server.pid) - cpuBefore;
+  return { result, cpu: used / ((performance.now() - started) / 1000), cpuSeconds: used };
+}
