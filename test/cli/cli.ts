@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { type ProcessResult, runProcess } from '../support/processes.js';
 import { ensureBuilt as ensureDistBuilt, repoPath, repoRoot } from '../support/repo.js';
 
 const bin = repoPath('bin/sts-guard.js');
@@ -13,11 +13,7 @@ const bin = repoPath('bin/sts-guard.js');
  */
 export const ensureBuilt = () => ensureDistBuilt(repoPath('dist/cli/main.js'));
 
-export interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+export type CliResult = ProcessResult;
 
 /**
  * Settings a developer's shell might carry that would change the verdicts under test, and tap's
@@ -32,23 +28,10 @@ export function runCli(
   options: { stdin?: string; env?: Record<string, string>; cwd?: string } = {},
 ): Promise<CliResult> {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !INHERITED_ENV_TO_DROP.test(k)));
-  const child = spawn(process.execPath, [bin, ...args], {
+  return runProcess(process.execPath, [bin, ...args], {
     cwd: options.cwd ?? repoRoot,
     env: { ...env, ...options.env },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => {
-    stdout += d;
-  });
-  child.stderr.setEncoding('utf8').on('data', (d: string) => {
-    stderr += d;
-  });
-  child.stdin.end(options.stdin ?? '');
-  return new Promise((resolvePromise, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
+    ...(options.stdin === undefined ? {} : { stdin: options.stdin }),
   });
 }
 
