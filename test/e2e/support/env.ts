@@ -41,8 +41,11 @@ export interface KubectlResult {
   stderr: string;
 }
 
+/** What kubectl needs to drive the e2e API server as a cluster admin. */
+export type KubectlTarget = Pick<E2eState, 'kubectl' | 'adminKubeconfig' | 'binDir'>;
+
 /** The machine's kubectl against the e2e API server as a cluster admin. Never throws on exit codes. */
-export function kubectl(state: E2eState, args: string[], input?: string): Promise<KubectlResult> {
+export function kubectl(state: KubectlTarget, args: string[], input?: string): Promise<KubectlResult> {
   return new Promise((resolve) => {
     const child = execFile(
       state.kubectl,
@@ -66,7 +69,7 @@ export function kubectl(state: E2eState, args: string[], input?: string): Promis
 }
 
 /** kubectl that must succeed; its stderr is in the error when it does not. */
-export async function kubectlOk(state: E2eState, args: string[], input?: string): Promise<string> {
+export async function kubectlOk(state: KubectlTarget, args: string[], input?: string): Promise<string> {
   const result = await kubectl(state, args, input);
   if (result.code !== 0) {
     throw new Error(`kubectl ${args.join(' ')} exited ${result.code}:\n${result.stderr}${result.stdout}`);
