@@ -6,7 +6,8 @@ import t from 'tap';
 import { parseAllDocuments } from 'yaml';
 import { LocalApiServer } from '../support/apiserver.js';
 import { replicaSet, service, statefulSet } from '../support/fixtures.js';
-import { ensureBuilt, repoRoot, runCli, tempDir, writeManifest, yamlDocuments } from './cli.js';
+import { repoRoot } from '../support/repo.js';
+import { ensureBuilt, runCli, tempDir, writeKubeconfig, writeManifest, yamlDocuments } from './cli.js';
 
 await ensureBuilt();
 const dir = await tempDir();
@@ -411,18 +412,7 @@ t.test(
 t.test('--cluster looks Services up in the cluster of the kubeconfig, then in the input', async (t) => {
   const api = await new LocalApiServer().start();
   t.teardown(() => api.close());
-  const kubeconfig = join(dir, 'kubeconfig.yaml');
-  await writeFile(
-    kubeconfig,
-    yamlDocuments({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'local', cluster: { server: api.url, 'insecure-skip-tls-verify': true } }],
-      users: [{ name: 'ci', user: { token: 'test-token' } }],
-      contexts: [{ name: 'local', context: { cluster: 'local', user: 'ci' } }],
-      'current-context': 'local',
-    }),
-  );
+  const kubeconfig = await writeKubeconfig(join(dir, 'kubeconfig.yaml'), api.url);
   const env = { KUBECONFIG: kubeconfig };
 
   // One namespace per situation, so that one run (one client start-up) covers them all.

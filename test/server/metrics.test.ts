@@ -7,7 +7,8 @@ import { createDevelopmentCertificate } from '../../src/server/tls.js';
 import { LocalApiServer } from '../support/apiserver.js';
 import { admissionReview, replicaSet, service, statefulSet } from '../support/fixtures.js';
 import { httpsRequest } from '../support/https.js';
-import { scaleReview, serviceDeletion, webhookAgainst } from './support.js';
+import { scaleReview, serviceDeletion } from '../support/reviews.js';
+import { webhookAgainst } from '../support/webhook.js';
 
 interface Sample {
   name: string;

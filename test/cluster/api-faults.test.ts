@@ -4,7 +4,8 @@ import t from 'tap';
 import type { AdmissionRequest, AdmissionReview } from '../../src/admission/types.js';
 import { LocalApiServer, type Misbehaviour } from '../support/apiserver.js';
 import { admissionReview, replicaSet, service } from '../support/fixtures.js';
-import { closedPortKubeConfig, scaleReview, serviceDeletion, validate, webhookAgainst } from './support.js';
+import { scaleReview, serviceDeletion } from '../support/reviews.js';
+import { closedPortKubeConfig, validate, webhookAgainst } from '../support/webhook.js';
 
 /** Small, so a slow API server is slow "beyond the budget" without making the suite slow. */
 const BUDGET_MS = 300;

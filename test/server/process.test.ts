@@ -1,7 +1,7 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
-import { cp, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,32 +11,18 @@ import { createDevelopmentCertificate } from '../../src/server/tls.js';
 import { LocalApiServer } from '../support/apiserver.js';
 import { admissionReview, replicaSet, service } from '../support/fixtures.js';
 import { httpsCall } from '../support/https.js';
+import { ensureBuilt, repoPath, repoRoot } from '../support/repo.js';
+import { eventually } from '../support/wait.js';
 
 /**
  * The built server (`node dist/bundle/server.mjs`, what `npm start` and the image run) as a real
  * child process: shutdown under load, the client CA and certificate reload as main.ts wires them.
  */
 
-const repoRoot = new URL('../../', import.meta.url).pathname;
-const MAIN = join(repoRoot, 'dist/bundle/server.mjs');
-
-/** The newest modification time under `dir`, in ms. */
-async function newest(dir: string): Promise<number> {
-  let latest = 0;
-  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (entry.isFile()) latest = Math.max(latest, (await stat(join(entry.parentPath, entry.name))).mtimeMs);
-  }
-  return latest;
-}
+const MAIN = repoPath('dist/bundle/server.mjs');
 
 // `npm test` builds before tap; a lone `npx tap` of this file builds when dist is missing or stale.
-const built = await stat(MAIN).then(
-  (s) => s.mtimeMs,
-  () => 0,
-);
-if (built < (await newest(join(repoRoot, 'src')))) {
-  spawnSync('npm', ['run', 'build', '--silent'], { cwd: repoRoot, stdio: 'inherit' });
-}
+await ensureBuilt(MAIN);
 
 const work = await mkdtemp(join(tmpdir(), 'sts-guard-process-'));
 const serving = await createDevelopmentCertificate(join(work, 'tls'));
@@ -202,7 +188,12 @@ t.test('SIGTERM: in-flight reviews are answered, then the process exits 0', asyn
   const before = api.requests.length;
   const inFlight = Array.from({ length: 6 }, () => review(server.port, agent));
   // Every review is waiting on its Service look-up when the signal arrives.
-  while (api.requests.length < before + 6) await new Promise((resolve) => setTimeout(resolve, 10));
+  await eventually(
+    'all six Service look-ups at the API server',
+    () => (api.requests.length >= before + 6 ? true : undefined),
+    10_000,
+    10,
+  );
   server.terminate();
 
   t.same(await Promise.all(inFlight), Array(6).fill(undefined), 'all six in-flight reviews answered');

@@ -2,7 +2,8 @@ import t from 'tap';
 import { type ScaleReview, statefulSetToLookUpForScale, validateScale } from '../../src/policy/index.js';
 import { LocalApiServer } from '../support/apiserver.js';
 import { defaultSettings, replicaSet, service, statefulSet } from '../support/fixtures.js';
-import { scale, scaleReview, validate, webhookAgainst } from './support.js';
+import { scale, scaleReview } from '../support/reviews.js';
+import { validate, webhookAgainst } from '../support/webhook.js';
 
 /** The policy's view of `kubectl scale statefulset <name> --replicas=<to>`. */
 const scaling = (name: string, to: number): ScaleReview => ({

@@ -9,7 +9,7 @@ import { createDevelopmentCertificate, TLS_CIPHERS } from '../../src/server/tls.
 import { LocalApiServer } from '../support/apiserver.js';
 import { admissionReview, replicaSet, service } from '../support/fixtures.js';
 import { httpsCall } from '../support/https.js';
-import { webhookAgainst } from './support.js';
+import { webhookAgainst } from '../support/webhook.js';
 
 const api = await new LocalApiServer().start();
 api.put(service('mongodb-headless'));

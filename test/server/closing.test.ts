@@ -6,7 +6,8 @@ import t from 'tap';
 import { createDevelopmentCertificate } from '../../src/server/tls.js';
 import { LocalApiServer } from '../support/apiserver.js';
 import { admissionReview, replicaSet, service } from '../support/fixtures.js';
-import { webhookAgainst } from './support.js';
+import { eventually } from '../support/wait.js';
+import { webhookAgainst } from '../support/webhook.js';
 
 t.test(
   'a review arriving on a kept-alive connection after closing began is answered, not refused with 503',
@@ -57,7 +58,12 @@ t.test(
     const closed = new Promise((resolve) => socket.on('close', resolve));
     socket.write(http(first));
     // The first review's look-up has reached the (slow) API server.
-    while (api.requests.length <= warmUpRequests) await new Promise((resolve) => setTimeout(resolve, 10));
+    await eventually(
+      "the first review's Service look-up at the API server",
+      () => (api.requests.length > warmUpRequests ? true : undefined),
+      5000,
+      10,
+    );
     const closing = webhook.close();
     await closed;
     await closing;

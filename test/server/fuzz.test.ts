@@ -9,7 +9,8 @@ import { createDevelopmentCertificate } from '../../src/server/tls.js';
 import { LocalApiServer } from '../support/apiserver.js';
 import { admissionReview, replicaSet, service, statefulSet } from '../support/fixtures.js';
 import { httpsRequest } from '../support/https.js';
-import { scale, scaleReview, serviceDeletion, serviceUpdate, webhookAgainst } from './support.js';
+import { scale, scaleReview, serviceDeletion, serviceUpdate } from '../support/reviews.js';
+import { webhookAgainst } from '../support/webhook.js';
 
 /**
  * Hostile input: whatever arrives, the answer is a 4xx JSON error or a well-formed AdmissionReview

@@ -7,7 +7,8 @@ import {
 } from '../../src/policy/index.js';
 import { LocalApiServer } from '../support/apiserver.js';
 import { defaultSettings, replicaSet, service, statefulSet } from '../support/fixtures.js';
-import { serviceDeletion, serviceUpdate, validate, webhookAgainst } from './support.js';
+import { serviceDeletion, serviceUpdate } from '../support/reviews.js';
+import { validate, webhookAgainst } from '../support/webhook.js';
 
 const deletion = (old: V1Service | undefined, name = 'mongodb-headless'): ServiceReview => ({
   operation: 'DELETE',
