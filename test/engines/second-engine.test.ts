@@ -19,31 +19,56 @@ import {
  * one import and one list entry. Nothing else in the copy differs from src/.
  */
 const root = join(import.meta.dirname, '../..');
-// Inside the repository, so the copy resolves the same node_modules.
-const copy = await mkdtemp(join(root, 'test/.second-engine-'));
-t.teardown(() => rm(copy, { recursive: true, force: true }));
-await cp(join(root, 'src'), join(copy, 'src'), { recursive: true });
-await cp(join(root, 'test/fixtures/engines/testdb'), join(copy, 'src/engines/testdb'), { recursive: true });
-const engineFile = join(copy, 'src/engines/testdb/index.ts');
-// The fixture imports the interface from src/ so that it is type-checked where it lives; in place it is a sibling.
-await writeFile(
-  engineFile,
-  (await readFile(engineFile, 'utf8')).replace('../../../../src/engines/types.js', '../types.js'),
-);
-const registry = join(copy, 'src/engines/index.ts');
-const before = await readFile(registry, 'utf8');
-const registered = before
-  .replace(
-    "import { mongodb } from './mongodb/index.js';",
-    "import { mongodb } from './mongodb/index.js';\nimport { testdb } from './testdb/index.js';",
-  )
-  .replace('= [mongodb];', '= [mongodb, testdb];');
-t.not(registered, before, 'the registration changed src/engines/index.ts');
-await writeFile(registry, registered);
-await symlink(join(root, 'node_modules'), join(copy, 'node_modules')).catch(() => undefined);
 
-const policy = (await import(join(copy, 'src/policy/index.ts'))) as typeof Policy;
-const pipeline = (await import(join(copy, 'src/pipeline/statefulset.ts'))) as typeof Pipeline;
+interface Copy {
+  dir: string;
+  /** src/engines/index.ts before and after the registration. */
+  registry: { before: string; after: string };
+  policy: typeof Policy;
+  pipeline: typeof Pipeline;
+}
+
+async function copyWithSecondEngine(): Promise<Copy> {
+  // Inside the repository, so the copy resolves the same node_modules.
+  const dir = await mkdtemp(join(root, 'test/.second-engine-'));
+  await cp(join(root, 'src'), join(dir, 'src'), { recursive: true });
+  await cp(join(root, 'test/fixtures/engines/testdb'), join(dir, 'src/engines/testdb'), { recursive: true });
+  const engineFile = join(dir, 'src/engines/testdb/index.ts');
+  // The fixture imports the interface from src/ so that it is type-checked where it lives; in place it is a sibling.
+  await writeFile(
+    engineFile,
+    (await readFile(engineFile, 'utf8')).replace('../../../../src/engines/types.js', '../types.js'),
+  );
+  const registryFile = join(dir, 'src/engines/index.ts');
+  const before = await readFile(registryFile, 'utf8');
+  const after = before
+    .replace(
+      "import { mongodb } from './mongodb/index.js';",
+      "import { mongodb } from './mongodb/index.js';\nimport { testdb } from './testdb/index.js';",
+    )
+    .replace('= [mongodb];', '= [mongodb, testdb];');
+  await writeFile(registryFile, after);
+  await symlink(join(root, 'node_modules'), join(dir, 'node_modules')).catch(() => undefined);
+  return {
+    dir,
+    registry: { before, after },
+    policy: (await import(join(dir, 'src/policy/index.ts'))) as typeof Policy,
+    pipeline: (await import(join(dir, 'src/pipeline/statefulset.ts'))) as typeof Pipeline,
+  };
+}
+
+const copy = copyWithSecondEngine();
+t.teardown(async () => rm((await copy).dir, { recursive: true, force: true }));
+
+t.test('the copy differs from src/ by the folder and its registration only', async (t) => {
+  const { registry } = await copy;
+  t.not(registry.after, registry.before, 'src/engines/index.ts registers testdb');
+  const added = registry.after.split('\n').filter((line) => !registry.before.split('\n').includes(line));
+  t.same(added, [
+    "import { testdb } from './testdb/index.js';",
+    'export const engines: readonly DatabaseEngine[] = [mongodb, testdb];',
+  ]);
+});
 
 /** A 3-member TestDB StatefulSet, shaped like the MongoDB fixtures. */
 function testdbSet(args: string[]): V1StatefulSet {
@@ -68,6 +93,7 @@ const create = (object: V1StatefulSet) => ({
 });
 
 t.test('the second engine is recognised, and its standalone server denied in its own words', async (t) => {
+  const { policy } = await copy;
   const decision = policy.validateStatefulSet(
     create(testdbSet(['--port=7000'])),
     defaultSettings(),
@@ -84,6 +110,7 @@ t.test('the second engine is recognised, and its standalone server denied in its
 });
 
 t.test('a clustered one is admitted and gets its bootstrap hook and storage at its data path', async (t) => {
+  const { policy } = await copy;
   const sts = testdbSet(['--cluster=c1', '--port=7100']);
   t.equal(policy.validateStatefulSet(create(sts), defaultSettings(), headless).allowed, true);
   const mutation = policy.mutateStatefulSet(create(sts), defaultSettings(), newStatefulSetLookups());
@@ -105,6 +132,7 @@ t.test('a clustered one is admitted and gets its bootstrap hook and storage at i
 t.test(
   'the pipeline runs it end to end: the client-routing warning names its connection string',
   async (t) => {
+    const { pipeline } = await copy;
     const sts = testdbSet(['--cluster=c1', '--port=7100']);
     const clusterIp = service('testdb', 'grade-submission', '10.96.0.12');
     const admitted = await pipeline.admitStatefulSet(create(sts), {
@@ -128,6 +156,7 @@ t.test(
 );
 
 t.test('MongoDB is judged as before beside it', async (t) => {
+  const { policy } = await copy;
   const mongodbHeadless = { outcome: 'found', service: service('mongodb-headless') } as const;
   const decision = policy.validateStatefulSet(create(replicaSet()), defaultSettings(), mongodbHeadless);
   t.equal(decision.allowed, true);
