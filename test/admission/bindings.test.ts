@@ -48,42 +48,43 @@ t.test('the registered webhooks are what this test reads', async (t) => {
   t.ok(sent.length >= 9, `${sent.length} (path, resource, operation) combinations registered`);
 });
 
-t.test('every request a registered rule sends has a handler on that path', async (t) => {
+/** One request the API server may send: where, about what, which operation. */
+interface Route {
+  path: string | undefined;
+  group: string;
+  resource: string;
+  subResource: string;
+  operation: string;
+}
+
+const sameRoute = (a: Route, b: Route) =>
+  a.path === b.path &&
+  a.group === b.group &&
+  a.resource === b.resource &&
+  a.subResource === b.subResource &&
+  a.operation === b.operation;
+
+const describeRoute = (r: Route) =>
+  `${r.operation} ${r.group || 'core'}/${r.resource}${r.subResource ? `/${r.subResource}` : ''} → ${r.path}`;
+
+/** Every route a binding serves, one per operation. */
+const bound: Route[] = BINDINGS.flatMap((b) => b.operations.map((operation) => ({ ...b, operation })));
+
+t.test('every request a registered rule sends has exactly one handler on that path', async (t) => {
   for (const request of sent) {
-    const bound = BINDINGS.filter(
-      (b) =>
-        b.path === request.path &&
-        b.group === request.group &&
-        b.resource === request.resource &&
-        b.subResource === request.subResource &&
-        (b.operations as readonly string[]).includes(request.operation),
-    );
-    t.equal(
-      bound.length,
-      1,
-      `${request.webhook}: ${request.operation} ${request.group || 'core'}/${request.resource}${request.subResource ? `/${request.subResource}` : ''} → ${request.path}`,
-    );
+    const handlers = bound.filter((b) => sameRoute(b, request));
+    t.equal(handlers.length, 1, `${request.webhook}: ${describeRoute(request)}`);
   }
 });
 
 t.test(
   'every handler serves something a registered rule sends: no route the API server never calls',
   async (t) => {
-    for (const binding of BINDINGS) {
-      for (const operation of binding.operations) {
-        const registered = sent.some(
-          (r) =>
-            r.path === binding.path &&
-            r.group === binding.group &&
-            r.resource === binding.resource &&
-            r.subResource === binding.subResource &&
-            r.operation === operation,
-        );
-        t.ok(
-          registered,
-          `${binding.path} ${operation} ${binding.group || 'core'}/${binding.resource}${binding.subResource ? `/${binding.subResource}` : ''} is registered in deploy/webhooks/webhooks.yaml`,
-        );
-      }
+    for (const route of bound) {
+      t.ok(
+        sent.some((r) => sameRoute(r, route)),
+        `${describeRoute(route)} is registered in deploy/webhooks/webhooks.yaml`,
+      );
     }
   },
 );
