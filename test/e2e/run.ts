@@ -8,120 +8,25 @@
  *   npm run test:e2e -- test/e2e/drift.e2e.ts   one file
  *   STS_GUARD_E2E_KEEP=1 npm run test:e2e keep the state directory (logs, kubeconfigs) afterwards
  */
-import { execFile, spawn } from 'node:child_process';
-import { existsSync, readdirSync, realpathSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { delimiter, dirname, join, relative } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
-import type { KubernetesObject } from '@kubernetes/client-node';
-import { parseAllDocuments, stringify } from 'yaml';
 import { type ControlPlane, freePort, kubeconfigYaml, startControlPlane } from './support/control-plane.js';
 import type { E2eState } from './support/env.js';
+import {
+  controlPlaneBinaries,
+  kubectl,
+  machineKubectl,
+  renderWebhooks,
+  runStories,
+  say,
+} from './support/setup.js';
 import { repoRoot, type StsGuardProcess, startStsGuard, stopStsGuard } from './support/sts-guard.js';
 
 const run = promisify(execFile);
-const say = (message: string) =>
-  process.stderr.write(`[e2e ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
-
-/** Builds (or finds cached) the control plane; the script's last stdout line is the bin directory. */
-async function controlPlaneBinaries(): Promise<string> {
-  if (process.env.STS_GUARD_E2E_BIN) return process.env.STS_GUARD_E2E_BIN;
-  const script = join(repoRoot, 'test/e2e/control-plane/build.sh');
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', [script], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-    });
-    child.on('exit', (code) => {
-      if (code === 0) resolve(out.trim().split('\n').at(-1) ?? '');
-      else reject(new Error(`${script} exited with ${code}`));
-    });
-  });
-}
-
-/**
- * The machine's newest kubectl: its cloud SDK keeps other minor versions beside it as
- * kubectl.1.NN. STS_GUARD_E2E_KUBECTL overrides.
- */
-function machineKubectl(): string {
-  if (process.env.STS_GUARD_E2E_KUBECTL) return process.env.STS_GUARD_E2E_KUBECTL;
-  const candidates: Array<{ path: string; minor: number }> = [];
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (!existsSync(join(dir, 'kubectl'))) continue;
-    // /usr/bin/kubectl is usually a link into the SDK, where its siblings live.
-    const sdk = dirname(realpathSync(join(dir, 'kubectl')));
-    for (const entry of readdirSync(sdk)) {
-      const minor = /^kubectl\.1\.(\d+)$/.exec(entry)?.[1];
-      if (minor) candidates.push({ path: join(sdk, entry), minor: Number(minor) });
-    }
-    candidates.push({ path: join(dir, 'kubectl'), minor: -1 });
-  }
-  candidates.sort((a, b) => b.minor - a.minor);
-  const chosen = candidates[0];
-  if (!chosen) throw new Error('kubectl is not on PATH: the e2e suite drives the API server with it');
-  return chosen.path;
-}
-
-async function kubectl(
-  kubectlPath: string,
-  kubeconfig: string,
-  args: string[],
-  input?: string,
-): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(
-      kubectlPath,
-      args,
-      { env: { ...process.env, KUBECONFIG: kubeconfig }, maxBuffer: 16 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        if (error) reject(new Error(`kubectl ${args.join(' ')}: ${stderr || error.message}`));
-        else resolve(stdout);
-      },
-    );
-    if (input !== undefined) child.stdin?.end(input);
-  });
-}
-
-/**
- * deploy/'s webhook configurations, pointed at this sts-guard: the same files through the
- * url-registration component (clientConfig.url) plus the caBundle of the certificate it serves.
- */
-async function renderWebhooks(binDir: string, dir: string, host: string, caPem: string): Promise<string> {
-  const kustomization = join(dir, 'webhooks');
-  await mkdir(kustomization, { recursive: true });
-  const from = (path: string) => relative(kustomization, join(repoRoot, path));
-  await writeFile(
-    join(kustomization, 'kustomization.yaml'),
-    stringify({
-      apiVersion: 'kustomize.config.k8s.io/v1beta1',
-      kind: 'Kustomization',
-      resources: [from('deploy/webhooks'), 'endpoint.yaml'],
-      components: [from('deploy/serverless/components/url-registration')],
-    }),
-  );
-  await writeFile(
-    join(kustomization, 'endpoint.yaml'),
-    stringify({
-      apiVersion: 'v1',
-      kind: 'ConfigMap',
-      metadata: { name: 'sts-guard-endpoint', annotations: { 'config.kubernetes.io/local-config': 'true' } },
-      data: { host },
-    }),
-  );
-  const { stdout } = await run(join(binDir, 'kustomize'), ['build', kustomization]);
-  const caBundle = Buffer.from(caPem).toString('base64');
-  const objects = parseAllDocuments(stdout).map(
-    (d) => d.toJS() as KubernetesObject & { webhooks?: unknown[] },
-  );
-  for (const object of objects) {
-    for (const webhook of (object.webhooks ?? []) as Array<{ clientConfig: Record<string, unknown> }>) {
-      webhook.clientConfig.caBundle = caBundle;
-    }
-  }
-  return objects.map((o) => stringify(o)).join('---\n');
-}
 
 async function main(): Promise<number> {
   const started = Date.now();
@@ -212,19 +117,7 @@ async function main(): Promise<number> {
             .filter((f) => f.endsWith('.e2e.ts'))
             .sort()
             .map((f) => join('test/e2e', f));
-    say(`running ${tests.length} e2e file(s)`);
-    status = await new Promise<number>((resolve) => {
-      const tap = spawn(
-        join(repoRoot, 'node_modules/.bin/tap'),
-        ['--jobs=1', '--timeout=900', '--disable-coverage', ...tests],
-        {
-          cwd: repoRoot,
-          stdio: 'inherit',
-          env: { ...process.env, STS_GUARD_E2E_STATE: stateFile },
-        },
-      );
-      tap.on('exit', (code) => resolve(code ?? 1));
-    });
+    status = await runStories(tests, stateFile);
   } catch (error) {
     say(`setup failed: ${error instanceof Error ? error.message : error}`);
     status = 1;
