@@ -5,7 +5,10 @@
  * its own CPU (process.cpuUsage: user + system). Written to compare client-node versions
  * (bench/README.md, "@kubernetes/client-node 2.x"): run it in each tree, same machine, same time.
  *
- *   node --import tsx bench/lookup-cpu.ts [--lookups 3000] [--rounds 5]
+ *   node --import tsx bench/lookup-cpu.ts [--lookups 3000] [--rounds 5] [--cpu-prof <dir>]
+ *
+ * --cpu-prof writes the look-up process's V8 profile to <dir>; `node --import tsx bench/profile.ts
+ * <dir>/<file>.cpuprofile` says where its CPU went.
  */
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
@@ -82,13 +85,17 @@ if (process.send) {
   const api = await new LocalApiServer().start();
   api.put(headlessService());
   for (const sts of storedStatefulSets()) api.putStatefulSet(sts);
-  const child = fork(fileURLToPath(import.meta.url), [], { execArgv: ['--import', 'tsx'] });
+  const profileAt = process.argv.indexOf('--cpu-prof');
+  const profile = profileAt > 0 ? ['--cpu-prof', `--cpu-prof-dir=${process.argv[profileAt + 1]}`] : [];
+  const child = fork(fileURLToPath(import.meta.url), [], { execArgv: ['--import', 'tsx', ...profile] });
   child.send({
     apiServerUrl: api.url,
     lookups: option('lookups', 3000),
     rounds: option('rounds', 5),
   } satisfies Job);
   const [result] = (await once(child, 'message')) as [Result];
+  const connections = api.connections;
+  const requests = api.requests.length;
   await api.close();
   const version = (
     JSON.parse(
@@ -98,7 +105,7 @@ if (process.send) {
     }
   ).version;
   console.log(
-    `@kubernetes/client-node ${version}, node ${process.version}; CPU µs per look-up (client side), per round`,
+    `@kubernetes/client-node ${version}, node ${process.version}: ${requests} look-ups on ${connections} TCP connection(s); CPU µs per look-up (client side), per round`,
   );
   for (const [kind, { cpuUs, wallP50Us }] of Object.entries(result)) {
     const sorted = [...cpuUs].sort((a, b) => a - b);

@@ -10,18 +10,19 @@
  * The function gets the environment docs/deploy.md prescribes and only that (Lambda's reserved
  * variables plus the function's own), and, where this machine lets a process create cgroups, the
  * memory and CPU a 512 MB function has: a memory limit of 512 MiB, and CPU "in proportion to the
- * memory configured, one vCPU at 1,769 MB" (AWS Lambda Developer Guide, "Configure Lambda function
- * memory"), i.e. a CFS quota of 512/1769 of one core.
+ * amount of memory configured … at 1,769 MB, a function has the equivalent of one vCPU" (AWS
+ * Lambda Developer Guide, "Configure Lambda function memory"), i.e. a CFS quota of 512/1769 of
+ * one core, for the init phase and every invocation alike.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type E2eState, loadState } from './env.js';
 
-/** What docs/deploy.md prescribes for the function (step 3). */
-export const FUNCTION_MEMORY_MB = 512;
+/** What docs/deploy.md prescribes for the function (step 3); STS_GUARD_E2E_LAMBDA_MEMORY_MB to try another size. */
+export const FUNCTION_MEMORY_MB = Number(process.env.STS_GUARD_E2E_LAMBDA_MEMORY_MB ?? 512);
 export const FUNCTION_TIMEOUT_S = 10;
 /** At this much memory a function has one vCPU. */
 export const MB_PER_VCPU = 1769;
@@ -130,7 +131,8 @@ export function functionEnvironment(spec: LambdaFunctionSpec): Record<string, st
  * emulator accepts connections. The runtime itself starts with the first invocation.
  */
 export async function startLambdaFunction(spec: LambdaFunctionSpec): Promise<LambdaFunctionProcess> {
-  const ric = join(spec.layer, 'nodejs/node_modules/aws-lambda-ric/index.mjs');
+  // Absolute: the emulator starts the runtime in the task root.
+  const ric = resolve(spec.layer, 'nodejs/node_modules/aws-lambda-ric/index.mjs');
   if (!existsSync(ric))
     throw new Error(`no runtime interface client at ${ric}: run deploy/serverless/build-ric-layer.sh`);
   const limits: LambdaFunctionProcess['limits'] = spec.limits
