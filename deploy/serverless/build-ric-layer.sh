@@ -16,7 +16,7 @@
 #
 # Needs: Node.js >= 22 with npm, and cmake, make, a C/C++ compiler and python3 (node-gyp). On
 # Debian: apt-get install -y cmake make g++ python3. The build is cached by client version, Node.js
-# ABI and platform; a second run only copies the cached layer.
+# ABI, platform and lockfile; a second run only copies the cached layer.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -40,7 +40,9 @@ ric_version=$(node -p "require('$package/package.json').dependencies['aws-lambda
 abi=$(node -p 'process.versions.modules')
 platform=$(node -p 'process.platform + "-" + process.arch')
 cache=${STS_GUARD_LAMBDA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sts-guard/lambda}
-layer="$cache/aws-lambda-ric-$ric_version-node-abi$abi-$platform"
+# Keyed by the lockfile too: a change to any pinned dependency builds a new layer.
+lock=$(sha256sum "$package/package-lock.json" | cut -c1-12)
+layer="$cache/aws-lambda-ric-$ric_version-node-abi$abi-$platform-lock-$lock"
 addon="$layer/nodejs/node_modules/aws-lambda-ric/rapid-client.node"
 
 # The addon links libcurl and aws-lambda-cpp statically and aborts without a Runtime API address,
@@ -66,7 +68,8 @@ else
   log="$layer.tmp/npm-ci.log"
   say "building aws-lambda-ric $ric_version for Node.js $(node --version) (ABI $abi, $platform): curl, aws-lambda-cpp, then the addon; a few minutes on 2 cores (log: $log)"
   # The package's own preinstall and postinstall scripts do the building (allowScripts in its
-  # package.json allows exactly them); their milestones are echoed here with the time.
+  # package.json allows exactly them; npm matches the entry against the lockfile's resolved URL,
+  # which is why that lockfile keeps them); their milestones are echoed here with the time.
   if ! (cd "$layer.tmp/nodejs" && npm_config_nodedir="$nodedir" npm ci --no-audit --no-fund --foreground-scripts 2>&1) |
     tee "$log" |
     while IFS= read -r line; do
