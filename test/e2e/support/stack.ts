@@ -5,99 +5,22 @@
  * as its ServiceAccount and registered with deploy/webhooks. `npm run bench:latency` starts the
  * same stack.
  */
-import { execFile, spawn } from 'node:child_process';
-import { existsSync, readdirSync, realpathSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { delimiter, dirname, join, relative } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
-import { stringify } from 'yaml';
-import { render } from '../../support/kustomize.js';
 import { freePort } from '../../support/processes.js';
 import { repoPath } from '../../support/repo.js';
 import { type ControlPlane, kubeconfigYaml, startControlPlane } from './control-plane.js';
 import { type E2eState, kubectlOk } from './env.js';
+import { controlPlaneBinaries, machineKubectl, renderWebhooks, say } from './setup.js';
 import { type StsGuardProcess, startStsGuard, stopStsGuard } from './sts-guard.js';
 
 const run = promisify(execFile);
-export const say = (message: string) =>
-  process.stderr.write(`[e2e ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
 
-/** Builds (or finds cached) the control plane; the script's last stdout line is the bin directory. */
-async function controlPlaneBinaries(): Promise<string> {
-  if (process.env.STS_GUARD_E2E_BIN) return process.env.STS_GUARD_E2E_BIN;
-  const script = repoPath('test/e2e/control-plane/build.sh');
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', [script], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-    });
-    child.on('exit', (code) => {
-      if (code === 0) resolve(out.trim().split('\n').at(-1) ?? '');
-      else reject(new Error(`${script} exited with ${code}`));
-    });
-  });
-}
-
-/**
- * The machine's newest kubectl: its cloud SDK keeps other minor versions beside it as
- * kubectl.1.NN. STS_GUARD_E2E_KUBECTL overrides.
- */
-function machineKubectl(): string {
-  if (process.env.STS_GUARD_E2E_KUBECTL) return process.env.STS_GUARD_E2E_KUBECTL;
-  const candidates: Array<{ path: string; minor: number }> = [];
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (!existsSync(join(dir, 'kubectl'))) continue;
-    // /usr/bin/kubectl is usually a link into the SDK, where its siblings live.
-    const sdk = dirname(realpathSync(join(dir, 'kubectl')));
-    for (const entry of readdirSync(sdk)) {
-      const minor = /^kubectl\.1\.(\d+)$/.exec(entry)?.[1];
-      if (minor) candidates.push({ path: join(sdk, entry), minor: Number(minor) });
-    }
-    candidates.push({ path: join(dir, 'kubectl'), minor: -1 });
-  }
-  candidates.sort((a, b) => b.minor - a.minor);
-  const chosen = candidates[0];
-  if (!chosen) throw new Error('kubectl is not on PATH: the e2e suite drives the API server with it');
-  return chosen.path;
-}
-
-/**
- * deploy/'s webhook configurations, pointed at this sts-guard: the same files through the
- * url-registration component (clientConfig.url) plus the caBundle of the certificate it serves.
- */
-async function renderWebhooks(dir: string, host: string, caPem: string): Promise<string> {
-  const kustomization = join(dir, 'webhooks');
-  await mkdir(kustomization, { recursive: true });
-  const from = (path: string) => relative(kustomization, repoPath(path));
-  await writeFile(
-    join(kustomization, 'kustomization.yaml'),
-    stringify({
-      apiVersion: 'kustomize.config.k8s.io/v1beta1',
-      kind: 'Kustomization',
-      resources: [from('deploy/webhooks'), 'endpoint.yaml'],
-      components: [from('deploy/serverless/components/url-registration')],
-    }),
-  );
-  await writeFile(
-    join(kustomization, 'endpoint.yaml'),
-    stringify({
-      apiVersion: 'v1',
-      kind: 'ConfigMap',
-      metadata: { name: 'sts-guard-endpoint', annotations: { 'config.kubernetes.io/local-config': 'true' } },
-      data: { host },
-    }),
-  );
-  const caBundle = Buffer.from(caPem).toString('base64');
-  const objects = (await render(kustomization)) as Array<{ webhooks?: unknown[] }>;
-  for (const object of objects) {
-    for (const webhook of (object.webhooks ?? []) as Array<{ clientConfig: Record<string, unknown> }>) {
-      webhook.clientConfig.caBundle = caBundle;
-    }
-  }
-  return objects.map((o) => stringify(o)).join('---\n');
-}
+export { say };
 
 export interface E2eStack {
   state: E2eState;
@@ -178,6 +101,7 @@ export async function startE2eStack(): Promise<E2eStack> {
     say(`sts-guard ready at ${stsGuard.url}`);
 
     const webhooks = await renderWebhooks(
+      binDir,
       dir,
       `127.0.0.1:${port}`,
       await readFile(join(certs, 'ca.crt'), 'utf8'),
