@@ -88,11 +88,15 @@ export async function auditStatefulSet(
   const namespace = statefulSet.metadata?.namespace || 'default';
   const review: StatefulSetReview = { operation: 'CREATE', namespace, object: statefulSet };
   const { decision, engine } = await validateStatefulSetReview(review, ctx);
+  // The pipeline checks client-routing only on a review it admits: a denied one is not checked.
+  const evaluated = rulesEvaluated(review, ctx.settings, ctx).filter(
+    (rule) => rule !== 'client-routing' || decision.allowed,
+  );
   return {
     ref: refOf(statefulSet, 'StatefulSet', namespace),
     decision,
     engine,
-    evaluated: rulesEvaluated(review, ctx.settings, ctx),
+    evaluated,
     steppedAside: decision.auditAnnotations?.[STEPPED_ASIDE_ANNOTATION],
   };
 }

@@ -108,6 +108,8 @@ async function main() {
     await audit.stop();
     exceptions?.close();
     await new Promise<void>((resolve) => server.close(() => resolve()));
+    // close-with-grace exits the process next: write out the last lines (the release) first.
+    log.flush();
   });
 }
 
