@@ -195,7 +195,8 @@ export function createAuditController(o: AuditControllerOptions): AuditControlle
       stored = undefined;
       fullPending = true;
       schedule(RETRY_MS);
-    } else if (stored) {
+    } else if (stored && target === api) {
+      // The index is of the API in use; reports of another (left behind by a switch) share its keys.
       for (const r of [...plan.create, ...plan.update]) stored.set(reportKey(r), r);
       for (const r of plan.delete) stored.delete(reportKey(r));
       metrics.setReports(stored.size);
