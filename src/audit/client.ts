@@ -17,7 +17,11 @@ export interface AuditClient {
 export async function loadAuditClient(): Promise<AuditClient> {
   const lib = await import('./library.js');
   const kubeConfig = new lib.KubeConfig();
-  kubeConfig.loadFromDefault();
+  try {
+    kubeConfig.loadFromDefault();
+  } catch (error) {
+    throw new Error(`cannot read the Kubernetes configuration: ${(error as Error).message}`);
+  }
   await kubernetesClientLoader(kubeConfig)();
   return { lib, kubeConfig };
 }

@@ -178,7 +178,12 @@ export function createLeaderElection(options: LeaderElectionOptions): LeaderElec
         setLeader(true);
       } else setLeader(false);
     } catch (error) {
-      const reason = describeApiError(error, timing.retryPeriodMs, 'get, create, update leases');
+      const reason = describeApiError(
+        error,
+        timing.retryPeriodMs,
+        'get, create, update leases',
+        "the audit ServiceAccount's",
+      );
       if (reason !== lastError) log.warn({ lease: `${namespace}/${name}`, reason }, 'audit Lease try failed');
       lastError = reason;
       // Not renewed within the deadline: stop writing before another replica may take over.
@@ -225,7 +230,14 @@ export function createLeaderElection(options: LeaderElectionOptions): LeaderElec
         log.info({ lease: `${namespace}/${name}`, identity }, 'audit Lease released');
       } catch (error) {
         log.warn(
-          { reason: describeApiError(error, timing.retryPeriodMs, 'update leases') },
+          {
+            reason: describeApiError(
+              error,
+              timing.retryPeriodMs,
+              'update leases',
+              "the audit ServiceAccount's",
+            ),
+          },
           'could not release the audit Lease; another replica takes over once it expires',
         );
       }

@@ -52,7 +52,15 @@ async function main() {
       ...client,
       onError: (error, what) =>
         log.warn(
-          { write: what, reason: describeApiError(error, 10_000, 'create, update, delete reports') },
+          {
+            write: what,
+            reason: describeApiError(
+              error,
+              10_000,
+              'create, update, delete reports',
+              "the audit ServiceAccount's",
+            ),
+          },
           'report write failed',
         ),
     }),

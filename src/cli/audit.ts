@@ -37,6 +37,9 @@ export interface AuditCommand {
   exceptions: ExceptionList | undefined;
 }
 
+/** Whose RBAC a refusal names: the CLI runs as whatever the kubeconfig says. */
+const IDENTITY = "the kubeconfig identity's";
+
 /** The cluster could not be read or written: exit code 2, like unreadable input. */
 export class ClusterError extends InputError {}
 
@@ -88,7 +91,9 @@ export async function runAudit(command: AuditCommand, config: Config): Promise<A
     try {
       return (await listAllPages(page, command.pageSize)).items;
     } catch (error) {
-      throw new ClusterError(`cannot list ${what}: ${describeApiError(error, timeoutMs, `list ${what}`)}`);
+      throw new ClusterError(
+        `cannot list ${what}: ${describeApiError(error, timeoutMs, `list ${what}`, IDENTITY)}`,
+      );
     }
   };
   const [statefulSets, services] = await Promise.all([
@@ -157,7 +162,9 @@ async function writeReports(
   const writer = createReportWriter({
     ...client,
     onError: (error, what) =>
-      failures.push(`${what}: ${describeApiError(error, 10_000, 'create, update, delete reports')}`),
+      failures.push(
+        `${what}: ${describeApiError(error, 10_000, 'create, update, delete reports', IDENTITY)}`,
+      ),
   });
   const found = await writer.discover();
   if (found.outcome === 'failed') throw new ClusterError(`cannot discover the report APIs: ${found.reason}`);
@@ -181,7 +188,7 @@ async function writeReports(
     stored = await writer.list(api, command.namespace);
   } catch (error) {
     throw new ClusterError(
-      `cannot list ${api.kind} objects: ${describeApiError(error, 10_000, `list ${api.plural}`)}`,
+      `cannot list ${api.kind} objects: ${describeApiError(error, 10_000, `list ${api.plural}`, IDENTITY)}`,
     );
   }
   const plan = planReports(desired, stored, config.audit.maxReports);

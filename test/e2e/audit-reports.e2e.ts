@@ -366,15 +366,25 @@ t.test(
   async (t) => {
     const statefulSet = await uidOf(state, 'statefulset', NS.routing, 'mongodb');
     const service = await uidOf(state, 'service', NS.routing, 'mongodb');
-    await reportWhen(REPORT, NS.routing, statefulSet, 'written', () => true);
-    await reportWhen(REPORT, NS.routing, service, 'written', () => true);
+    t.ok(
+      await reportWhen(REPORT, NS.routing, statefulSet, 'written', () => true),
+      'the StatefulSet has a report',
+    );
+    t.ok(await reportWhen(REPORT, NS.routing, service, 'written', () => true), 'the Service has a report');
     // With the audit stopped, only the garbage collector can remove them.
     if (audit) await stopAudit(audit);
+    t.notOk(audit && alive(audit.pid), 'the audit is not running');
     audit = undefined;
     await kubectlOk(state, ['delete', 'statefulset', 'mongodb', '-n', NS.routing]);
     await kubectlOk(state, ['delete', 'service', 'mongodb', '-n', NS.routing]);
     await gone(REPORT, NS.routing, statefulSet, 'its StatefulSet was deleted');
     await gone(REPORT, NS.routing, service, 'its Service was deleted');
+    t.equal(
+      await getReport(state, REPORT, NS.routing, statefulSet),
+      undefined,
+      "the StatefulSet's report is gone",
+    );
+    t.equal(await getReport(state, REPORT, NS.routing, service), undefined, "the Service's report is gone");
   },
 );
 
