@@ -118,6 +118,9 @@ export function createAuditController(o: AuditControllerOptions): AuditControlle
       .catch((err: unknown) => {
         log.error({ err }, 'audit scan failed; a full scan follows');
         fullPending = true;
+        stored = undefined;
+        // A LIST of reports that fails may mean the CRD went away: ask again which API is served.
+        void discover();
         schedule(RETRY_MS);
       })
       .finally(() => {
@@ -189,8 +192,8 @@ export function createAuditController(o: AuditControllerOptions): AuditControlle
     metrics.written('create', result.created);
     metrics.written('update', result.updated);
     metrics.written('delete', result.deleted);
-    if (result.failed > 0) {
-      metrics.writeFailed(result.failed);
+    if (result.failed > 0) metrics.writeFailed(result.failed);
+    if (result.failed > 0 || result.skipped > 0) {
       // What is stored is no longer known for sure: list it again at a full scan.
       stored = undefined;
       fullPending = true;

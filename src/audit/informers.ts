@@ -8,7 +8,7 @@ import type {
   V1StatefulSet,
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { lookupOptions } from '../cluster/client.js';
+import { describeApiError, lookupOptions } from '../cluster/client.js';
 import type { AuditClient, AuditLibrary } from './client.js';
 import type { ObjectsByNamespace } from './evaluate.js';
 import { listAllPages } from './pages.js';
@@ -94,10 +94,13 @@ function watched<T extends KubernetesObject>(
   });
   informer.on('error', (error: unknown) => {
     if (stopped) return;
-    log.warn(
-      { err: error, kind },
-      'audit watch failed; restarting it (the cache keeps its objects meanwhile)',
+    const reason = describeApiError(
+      error,
+      LIST_TIMEOUT_MS,
+      `list, watch ${path.split('/').at(-1)}`,
+      "the audit ServiceAccount's",
     );
+    log.warn({ kind, reason }, 'audit watch failed; restarting it (the cache keeps its objects meanwhile)');
     restartTimer = setTimeout(() => informer.start().catch(() => undefined), RESTART_DELAY_MS);
     restartTimer.unref();
   });

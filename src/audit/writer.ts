@@ -36,6 +36,8 @@ export interface WriteResult {
   deleted: number;
   /** Writes that failed (logged); the next scan tries again. */
   failed: number;
+  /** Writes not made because `mayWrite` said no (the Lease was lost meanwhile). */
+  skipped: number;
   /** A write answered 404 for the kind itself: its CRD is gone, discovery must look again. */
   apiGone: boolean;
 }
@@ -173,9 +175,19 @@ export function createReportWriter({ lib, kubeConfig, onError }: ReportWriterOpt
     },
 
     async apply(api, plan, mayWrite) {
-      const result: WriteResult = { created: 0, updated: 0, deleted: 0, failed: 0, apiGone: false };
+      const result: WriteResult = {
+        created: 0,
+        updated: 0,
+        deleted: 0,
+        failed: 0,
+        skipped: 0,
+        apiGone: false,
+      };
       const guarded = (what: string, write: () => Promise<void>) => async () => {
-        if (!mayWrite()) return;
+        if (!mayWrite()) {
+          result.skipped++;
+          return;
+        }
         try {
           await write();
         } catch (error) {
