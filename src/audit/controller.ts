@@ -200,13 +200,20 @@ export function createAuditController(o: AuditControllerOptions): AuditControlle
       schedule(RETRY_MS);
     } else if (stored && target === api) {
       // The index is of the API in use; reports of another (left behind by a switch) share its keys.
-      for (const r of [...plan.create, ...plan.update]) stored.set(reportKey(r), r);
+      for (const r of [...plan.create, ...plan.update]) {
+        const key = reportKey(r);
+        stored.set(key, {
+          ...r,
+          metadata: { ...r.metadata, resourceVersion: result.versions.get(key) ?? '' },
+        });
+      }
       for (const r of plan.delete) stored.delete(reportKey(r));
       metrics.setReports(stored.size);
     }
     if (result.apiGone) void discover();
+    const { versions: _, ...counts } = result;
     log.info(
-      { scope, api: apiVersionOf(target), ...result, unchanged: plan.unchanged, capped: plan.capped },
+      { scope, api: apiVersionOf(target), ...counts, unchanged: plan.unchanged, capped: plan.capped },
       'audit reports written',
     );
   }

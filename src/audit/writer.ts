@@ -38,6 +38,10 @@ export interface WriteResult {
   failed: number;
   /** Writes not made because `mayWrite` said no (the Lease was lost meanwhile). */
   skipped: number;
+  /** Writes that met a conflict (the report changed since it was read) and were retried. */
+  conflicts: number;
+  /** The resourceVersion of each report written, by `namespace/name`. */
+  versions: Map<string, string>;
   /** A write answered 404 for the kind itself: its CRD is gone, discovery must look again. */
   apiGone: boolean;
 }
@@ -78,18 +82,29 @@ export function createReportWriter({ lib, kubeConfig, onError }: ReportWriterOpt
   }
 
   /** Replaces the stored report; on a conflict, reads it again and retries with its resourceVersion. */
-  async function update(api: ReportApi, report: PolicyReport): Promise<void> {
+  /** The resourceVersion the API server gave a written report (what the next update must carry). */
+  const versionOf = (written: unknown) =>
+    (written as { metadata?: { resourceVersion?: string } } | null)?.metadata?.resourceVersion ?? '';
+
+  /**
+   * Replaces the stored report; on a conflict (written by someone else since it was read), reads
+   * it again and retries with its resourceVersion. Returns the new resourceVersion and the conflicts met.
+   */
+  async function update(
+    api: ReportApi,
+    report: PolicyReport,
+  ): Promise<{ version: string; conflicts: number }> {
     let body = report;
     for (let attempt = 1; ; attempt++) {
       if (!body.metadata.resourceVersion) {
         body = { ...body, metadata: { ...body.metadata, resourceVersion: await storedVersion(api, body) } };
       }
       try {
-        await custom.replaceNamespacedCustomObject(
+        const written = await custom.replaceNamespacedCustomObject(
           { ...target(api, body.metadata.namespace), name: body.metadata.name, body },
           options(),
         );
-        return;
+        return { version: versionOf(written), conflicts: attempt - 1 };
       } catch (error) {
         if (codeOf(error) !== 409 || attempt >= CONFLICT_ATTEMPTS) throw error;
         body = { ...body, metadata: { ...body.metadata, resourceVersion: '' } };
@@ -97,19 +112,22 @@ export function createReportWriter({ lib, kubeConfig, onError }: ReportWriterOpt
     }
   }
 
-  async function create(api: ReportApi, report: PolicyReport): Promise<'created' | 'updated'> {
+  async function create(
+    api: ReportApi,
+    report: PolicyReport,
+  ): Promise<{ outcome: 'created' | 'updated'; version: string; conflicts: number }> {
     const { resourceVersion: _, ...metadata } = report.metadata;
     try {
-      await custom.createNamespacedCustomObject(
+      const written = await custom.createNamespacedCustomObject(
         { ...target(api, report.metadata.namespace), body: { ...report, metadata } },
         options(),
       );
-      return 'created';
+      return { outcome: 'created', version: versionOf(written), conflicts: 0 };
     } catch (error) {
       // Written meanwhile (another writer, a scan before a restart): update it instead.
       if (codeOf(error) !== 409) throw error;
-      await update(api, { ...report, metadata: { ...metadata, resourceVersion: '' } });
-      return 'updated';
+      const updated = await update(api, { ...report, metadata: { ...metadata, resourceVersion: '' } });
+      return { outcome: 'updated', version: updated.version, conflicts: updated.conflicts + 1 };
     }
   }
 
@@ -181,7 +199,13 @@ export function createReportWriter({ lib, kubeConfig, onError }: ReportWriterOpt
         deleted: 0,
         failed: 0,
         skipped: 0,
+        conflicts: 0,
+        versions: new Map(),
         apiGone: false,
+      };
+      const record = (r: PolicyReport, written: { version: string; conflicts: number }) => {
+        result.versions.set(`${r.metadata.namespace}/${r.metadata.name}`, written.version);
+        result.conflicts += written.conflicts;
       };
       const guarded = (what: string, write: () => Promise<void>) => async () => {
         if (!mayWrite()) {
@@ -201,12 +225,14 @@ export function createReportWriter({ lib, kubeConfig, onError }: ReportWriterOpt
       const writes = [
         ...plan.create.map((r) =>
           guarded(`create ${api.kind} ${r.metadata.namespace}/${r.metadata.name}`, async () => {
-            result[await create(api, r)]++;
+            const written = await create(api, r);
+            result[written.outcome]++;
+            record(r, written);
           }),
         ),
         ...plan.update.map((r) =>
           guarded(`update ${api.kind} ${r.metadata.namespace}/${r.metadata.name}`, async () => {
-            await update(api, r);
+            record(r, await update(api, r));
             result.updated++;
           }),
         ),
