@@ -125,7 +125,8 @@ export function createAuditController(o: AuditControllerOptions): AuditControlle
       })
       .finally(() => {
         running = undefined;
-        if (fullPending || dirty.size > 0) schedule();
+        // A standby, or caches still filling, waits for the Lease or the sync to ask again.
+        if ((fullPending || dirty.size > 0) && election.isLeader() && caches.synced()) schedule();
       });
   }
 
