@@ -1,5 +1,6 @@
 import type { V1Service, V1StatefulSet } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { describeApiError } from '../cluster/client.js';
 import type { ConfigMapDirectory, ExceptionSource, ReviewContext } from '../pipeline/ports.js';
 import type { PolicySettings } from '../policy/index.js';
 import {
@@ -67,8 +68,12 @@ export interface AuditController {
 
 /** Objects evaluated at once: look-ups come from memory, but a ConfigMap is read live. */
 const EVALUATION_CONCURRENCY = 16;
-/** After a failed LIST or write, a full scan again after this long. */
-const RETRY_MS = 30_000;
+/**
+ * After a failed LIST or write, a full scan again: 1 s, then twice as long each time, at most 30 s
+ * (a report CRD just installed answers 429 "storage is (re)initializing" for a moment).
+ */
+const FIRST_RETRY_MS = 1_000;
+const MAX_RETRY_MS = 30_000;
 
 const objectKey = (kind: string, namespace: string, name: string) => `${kind}/${namespace}/${name}`;
 
@@ -90,6 +95,18 @@ export function createAuditController(o: AuditControllerOptions): AuditControlle
   let running: Promise<void> | undefined;
   const intervals: NodeJS.Timeout[] = [];
   let stopped = false;
+  /** Scans in a row that failed, for the backoff. */
+  let failures = 0;
+
+  /** A full scan after the backoff; the index is re-listed then. */
+  function retryLater() {
+    failures++;
+    fullPending = true;
+    stored = undefined;
+    clearTimeout(timer);
+    timer = undefined;
+    schedule(Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** (failures - 1)));
+  }
 
   const reviewContext = (): ReviewContext => ({
     settings: o.settings,
@@ -115,13 +132,19 @@ export function createAuditController(o: AuditControllerOptions): AuditControlle
     timer = undefined;
     if (running) return; // run() schedules again when it ends
     running = run()
-      .catch((err: unknown) => {
-        log.error({ err }, 'audit scan failed; a full scan follows');
-        fullPending = true;
-        stored = undefined;
+      .then(() => {
+        // A scan whose writes failed asked for a retry (fullPending): the backoff goes on.
+        if (!fullPending) failures = 0;
+      })
+      .catch((error: unknown) => {
+        const api = typeof (error as { code?: unknown } | null)?.code === 'number';
+        const reason = api
+          ? describeApiError(error, 10_000, 'list reports', "the audit ServiceAccount's")
+          : undefined;
+        log.error(api ? { reason } : { err: error }, 'audit scan failed; a full scan follows');
         // A LIST of reports that fails may mean the CRD went away: ask again which API is served.
         void discover();
-        schedule(RETRY_MS);
+        retryLater();
       })
       .finally(() => {
         running = undefined;
@@ -194,11 +217,12 @@ export function createAuditController(o: AuditControllerOptions): AuditControlle
     metrics.written('update', result.updated);
     metrics.written('delete', result.deleted);
     if (result.failed > 0) metrics.writeFailed(result.failed);
-    if (result.failed > 0 || result.skipped > 0) {
+    if (result.failed > 0) {
       // What is stored is no longer known for sure: list it again at a full scan.
+      retryLater();
+    } else if (result.skipped > 0) {
+      // The Lease was lost: the next holder lists what is stored.
       stored = undefined;
-      fullPending = true;
-      schedule(RETRY_MS);
     } else if (stored && target === api) {
       // The index is of the API in use; reports of another (left behind by a switch) share its keys.
       for (const r of [...plan.create, ...plan.update]) {
