@@ -83,6 +83,27 @@ t.test('the policy and the engines know no edge: no I/O, no HTTP, no cluster, no
   }
 });
 
+t.test("the audit's report building is pure: findings in, reports and write plans out", async (t) => {
+  // The edge (writer.ts, lease.ts, informers.ts, controller.ts) does the I/O; these decide what to write.
+  const pure: Record<string, string[]> = {
+    'src/audit/results.ts': ['src/policy/index.ts'],
+    'src/audit/report.ts': ['node:util', 'src/audit/evaluate.ts', 'src/audit/results.ts'],
+  };
+  for (const [file, allowed] of Object.entries(pure)) {
+    const imports = importsOf(join(root, file));
+    t.same(
+      imports.filter((i) => !allowed.includes(i)),
+      [],
+      `${file} imports only ${allowed.join(', ')}`,
+    );
+  }
+  // evaluate.ts for its types only: evaluating goes through the pipeline, outside this code.
+  t.match(
+    readFileSync(join(root, 'src/audit/report.ts'), 'utf8'),
+    /^import type \{[^}]*\} from '\.\/evaluate\.js';$/m,
+  );
+});
+
 t.test('no hand-written file of src/ or bench/ is over 400 lines (src/generated/ aside)', async (t) => {
   const files = [...src, ...sourceFiles(join(root, 'bench'))].filter(
     (f) => !rel(f).startsWith('src/generated/'),

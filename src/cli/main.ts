@@ -3,12 +3,14 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { createKubernetesConfigMapDirectory } from '../cluster/configmaps.js';
 import { createKubernetesServiceDirectory, type KubernetesServiceDirectory } from '../cluster/services.js';
-import { loadConfig } from '../config.js';
+import { type Config, loadConfig } from '../config.js';
 import { ExceptionListError, readExceptionList } from '../exceptions/load.js';
 import type { ConfigMapDirectory, ServiceDirectory } from '../pipeline/ports.js';
+import type { ExceptionList } from '../policy/index.js';
+import { ClusterError, runAudit } from './audit.js';
 import { checkManifests } from './check.js';
 import { InputError, UsageError } from './errors.js';
-import { formatJson, formatTable } from './format.js';
+import { formatAuditJson, formatAuditTable, formatJson, formatTable } from './format.js';
 import { readManifests } from './input.js';
 import {
   clusterThenInput,
@@ -25,6 +27,7 @@ export const EXIT_ERROR = 2;
 /** The commands, for the top-level usage and for naming them when one is unknown. */
 const COMMANDS: Record<string, string> = {
   check: 'run the admission policy offline on manifests, as the webhook would on a CREATE',
+  audit: 'judge what a live cluster already runs, as the in-cluster audit does; optionally write its reports',
 };
 
 const TOP_USAGE = `Usage: sts-guard <command> [options]
@@ -73,6 +76,33 @@ Exit codes: 0 all admitted (warnings allowed), 1 a StatefulSet would be denied,
 2 bad usage or unreadable input.
 `;
 
+const AUDIT_USAGE = `Usage: sts-guard audit [options]
+
+Judges every StatefulSet and Service a live cluster already stores, as the in-cluster audit does
+(docs/operations.md): each StatefulSet as the validating webhook would judge a CREATE of it today,
+each Service as a Service CREATE (client-routing). The cluster is the current kubeconfig's
+(KUBECONFIG, else ~/.kube/config; in a pod, its ServiceAccount), read page by page.
+
+Options:
+  -n, --namespace <name>     audit one namespace (default: all namespaces)
+  -A, --all-namespaces       audit every namespace (the default)
+  -o, --output <table|json>  output format (default: table)
+      --chunk-size <n>       objects per LIST page, as kubectl's --chunk-size (default: 500)
+      --exceptions <file>    the platform team's exception list (default: EXCEPTIONS_FILE, else none)
+      --write-reports        also write the policy reports the in-cluster audit writes
+                             (openreports.io Report, else wgpolicyk8s.io PolicyReport), and
+                             delete those of objects now compliant, in the audited namespaces
+  -h, --help                 show this help
+
+Rules and settings come from the same environment variables as the webhook; the report caps
+and pass results from AUDIT_MAX_REPORTS, AUDIT_MAX_RESULTS_PER_REPORT and AUDIT_PASS_RESULTS.
+The identity needs list on statefulsets and services and get on configmaps; --write-reports
+also get, list, create, update and delete on the report kind.
+
+Exit codes: 0 every object would be admitted (warnings allowed), 1 at least one would be
+denied, 2 bad usage, an unreachable cluster, or reports that could not be written.
+`;
+
 const options = {
   output: { type: 'string', short: 'o', default: 'table' },
   'show-mutation': { type: 'boolean', default: false },
@@ -83,6 +113,25 @@ const options = {
   version: { type: 'boolean', short: 'v', default: false },
 } as const;
 
+const auditOptions = {
+  namespace: { type: 'string', short: 'n' },
+  'all-namespaces': { type: 'boolean', short: 'A', default: false },
+  output: { type: 'string', short: 'o', default: 'table' },
+  'chunk-size': { type: 'string', default: '500' },
+  exceptions: { type: 'string' },
+  'write-reports': { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+  version: { type: 'boolean', short: 'v', default: false },
+} as const;
+
+interface AuditArguments {
+  namespace: string | undefined;
+  output: 'table' | 'json';
+  pageSize: number;
+  exceptions: string | undefined;
+  writeReports: boolean;
+}
+
 interface CheckCommand {
   inputs: string[];
   output: 'table' | 'json';
@@ -92,7 +141,11 @@ interface CheckCommand {
   namespace: string;
 }
 
-type Command = { name: 'help'; usage: string } | { name: 'version' } | ({ name: 'check' } & CheckCommand);
+type Command =
+  | { name: 'help'; usage: string }
+  | { name: 'version' }
+  | ({ name: 'check' } & CheckCommand)
+  | ({ name: 'audit' } & AuditArguments);
 
 function parseFlags(argv: string[]) {
   try {
@@ -101,6 +154,51 @@ function parseFlags(argv: string[]) {
     // Unknown flags and missing values: node's message names the flag.
     throw new UsageError((error as Error).message);
   }
+}
+
+const AUDIT_USAGE_HINT = 'Run "sts-guard audit --help" for usage.';
+
+function parseAudit(argv: string[]): Command {
+  let parsed: ReturnType<
+    typeof parseArgs<{ args: string[]; options: typeof auditOptions; allowPositionals: true }>
+  >;
+  try {
+    parsed = parseArgs({ args: argv, options: auditOptions, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError((error as Error).message, AUDIT_USAGE_HINT);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return { name: 'help', usage: AUDIT_USAGE };
+  if (values.version) return { name: 'version' };
+  const extra = positionals.slice(1);
+  if (extra.length > 0) {
+    throw new UsageError(
+      `audit takes no inputs (it reads the cluster), not "${extra.join(' ')}"`,
+      AUDIT_USAGE_HINT,
+    );
+  }
+  if (values.output !== 'table' && values.output !== 'json') {
+    throw new UsageError(`--output must be table or json, not "${values.output}"`, AUDIT_USAGE_HINT);
+  }
+  if (values.namespace !== undefined && values['all-namespaces']) {
+    throw new UsageError('--namespace and --all-namespaces exclude each other', AUDIT_USAGE_HINT);
+  }
+  if (values.namespace === '') throw new UsageError('--namespace must not be empty', AUDIT_USAGE_HINT);
+  const pageSize = Number(values['chunk-size']);
+  if (!Number.isInteger(pageSize) || pageSize < 1) {
+    throw new UsageError(
+      `--chunk-size must be a whole number above 0, not "${values['chunk-size']}"`,
+      AUDIT_USAGE_HINT,
+    );
+  }
+  return {
+    name: 'audit',
+    namespace: values.namespace,
+    output: values.output,
+    pageSize,
+    exceptions: values.exceptions,
+    writeReports: values['write-reports'],
+  };
 }
 
 const commandList = () =>
@@ -114,9 +212,15 @@ function parseCommand(argv: string[]): Command {
   if (first !== undefined && !first.startsWith('-') && !Object.hasOwn(COMMANDS, first)) {
     throw new UsageError(`unknown command "${first}"; the commands are ${commandList()}`, TOP_USAGE_HINT);
   }
+  if (first === 'audit') return parseAudit(argv);
   const { values, positionals } = parseFlags(argv);
   const [command, ...inputs] = positionals;
-  if (values.help) return { name: 'help', usage: command === undefined ? TOP_USAGE : USAGE };
+  if (values.help) {
+    return {
+      name: 'help',
+      usage: command === undefined ? TOP_USAGE : command === 'audit' ? AUDIT_USAGE : USAGE,
+    };
+  }
   if (values.version) return { name: 'version' };
   if (command === undefined)
     throw new UsageError(`no command given; the commands are ${commandList()}`, TOP_USAGE_HINT);
@@ -151,21 +255,39 @@ async function version(): Promise<string> {
   return String(pkg.version);
 }
 
-async function check(command: CheckCommand): Promise<number> {
-  let config: ReturnType<typeof loadConfig>;
+function configuration(): Config {
   try {
-    config = loadConfig(process.env);
+    return loadConfig(process.env);
   } catch (error) {
     throw new UsageError(`invalid configuration: ${(error as Error).message}`);
   }
-  const exceptionsFile = command.exceptions ?? config.exceptionsFile;
-  let exceptions: Awaited<ReturnType<typeof readExceptionList>> | undefined;
+}
+
+/** The exception list of --exceptions, else EXCEPTIONS_FILE, else none; a bad one is exit 2. */
+async function exceptionList(file: string | undefined): Promise<ExceptionList | undefined> {
   try {
-    exceptions = exceptionsFile ? await readExceptionList(exceptionsFile) : undefined;
+    return file ? await readExceptionList(file) : undefined;
   } catch (error) {
     if (error instanceof ExceptionListError) throw new InputError(error.message);
     throw error;
   }
+}
+
+async function audit(command: AuditArguments): Promise<number> {
+  const config = configuration();
+  const exceptions = await exceptionList(command.exceptions ?? config.exceptionsFile);
+  const report = await runAudit({ ...command, exceptions }, config);
+  process.stdout.write(command.output === 'json' ? formatAuditJson(report) : formatAuditTable(report));
+  if (report.reportsError) {
+    process.stderr.write(`sts-guard: ${report.reportsError}\n`);
+    return EXIT_ERROR;
+  }
+  return report.objects.every((o) => o.allowed) ? EXIT_ADMITTED : EXIT_DENIED;
+}
+
+async function check(command: CheckCommand): Promise<number> {
+  const config = configuration();
+  const exceptions = await exceptionList(command.exceptions ?? config.exceptionsFile);
   const manifests = await readManifests(command.inputs, readStdin);
   const objects = manifests.map((m) => m.object);
   const fromInput = inputServiceDirectory(objects, command.namespace);
@@ -215,10 +337,14 @@ async function main(argv: string[]): Promise<number> {
         return EXIT_ADMITTED;
       case 'check':
         return await check(command);
+      case 'audit':
+        return await audit(command);
     }
   } catch (error) {
     if (error instanceof UsageError) {
       process.stderr.write(`sts-guard: ${error.message}\n${error.hint ?? CHECK_USAGE_HINT}\n`);
+    } else if (error instanceof ClusterError) {
+      process.stderr.write(`sts-guard: ${error.message}\n`);
     } else if (error instanceof InputError) {
       process.stderr.write(`sts-guard: cannot check the input:\n${error.message}\n`);
     } else {

@@ -16,7 +16,13 @@ t.teardown(() => rm(dir, { recursive: true, force: true }));
 /** The machine shape `--output json` promises. */
 interface JsonReport {
   allowed: boolean;
-  summary: { statefulSets: number; admitted: number; denied: number; passedThrough: number };
+  summary: {
+    statefulSets: number;
+    admitted: number;
+    denied: number;
+    passedThrough: number;
+    rules: Record<string, Record<'fail' | 'error' | 'warn' | 'skip', number>>;
+  };
   objects: Array<{
     source: string;
     kind: string;
@@ -27,6 +33,7 @@ interface JsonReport {
     warnings: string[];
     patch: Array<{ op: string; path: string; value?: unknown }>;
     mutated?: V1StatefulSet;
+    findings: Array<{ rule: string; result: string; outcome: string; problem: string }>;
   }>;
 }
 
@@ -127,7 +134,19 @@ t.test(
     const { stdout } = run;
     t.match(run, { code: 1 }, 'exit 1: denied');
     const report = JSON.parse(stdout) as JsonReport;
-    t.same(report.summary, { statefulSets: 2, admitted: 1, denied: 1, passedThrough: 2 });
+    t.same(report.summary, {
+      statefulSets: 2,
+      admitted: 1,
+      denied: 1,
+      passedThrough: 2,
+      // Added with `sts-guard audit` (fields are only ever added): findings counted by rule.
+      rules: {
+        'replica-set': { fail: 1, error: 0, warn: 0, skip: 0 },
+        // orders-db lands in namespace orders, where the input creates no headless Service.
+        'headless-service': { fail: 1, error: 0, warn: 0, skip: 0 },
+        'client-routing': { fail: 0, error: 0, warn: 0, skip: 0 },
+      },
+    });
     t.equal(report.allowed, false);
     const [admitted, denied] = report.objects;
     t.same(Object.keys(admitted!), [
@@ -140,6 +159,7 @@ t.test(
       'warnings',
       'patch',
       'exemptions',
+      'findings',
     ]);
     t.match(admitted, {
       source: `${file}:1`,
