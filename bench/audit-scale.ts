@@ -28,7 +28,7 @@ import {
 import { inParallel } from '../src/audit/parallel.js';
 import { crdDirectory, OPENREPORTS_CRDS } from '../test/e2e/support/audit.js';
 import { kubeconfigYaml, startControlPlane } from '../test/e2e/support/control-plane.js';
-import { repoRoot } from '../test/e2e/support/sts-guard.js';
+import { repoRoot } from '../test/support/repo.js';
 
 const { values: args } = parseArgs({
   options: {

@@ -12,15 +12,16 @@ import type {
 import { ObjectSerializer } from '@kubernetes/client-node/dist/gen/models/ObjectSerializer.js';
 import t from 'tap';
 import { configSchema } from '../../src/config-schema.js';
-import { deployDir, Rendered, repoRoot } from './render.js';
+import { repoRoot } from '../support/repo.js';
+import { Rendered } from './render.js';
 
 /**
  * deploy/audit as kustomize renders it: the audit's own Deployment, identity and RBAC, apart from
  * the webhook's (whose RBAC test/deploy/manifests.test.ts holds unchanged). The real API server
  * accepts it whole and the RBAC is enough in test/e2e/audit-reports.e2e.ts.
  */
-const audit = await Rendered.of(deployDir('audit'));
-const base = await Rendered.of(deployDir('base'));
+const audit = await Rendered.of('deploy/audit');
+const base = await Rendered.of('deploy/base');
 
 t.test('built-in objects use only fields their Kubernetes API type has', async (t) => {
   for (const object of audit.objects) {

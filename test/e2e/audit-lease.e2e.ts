@@ -5,6 +5,7 @@
  * duration. The Lease timings here are short (4 s duration, 1 s retry) to keep the story quick.
  */
 import t from 'tap';
+import { eventually } from '../support/wait.js';
 import {
   type AuditProcess,
   applyAuditRbac,
@@ -17,7 +18,7 @@ import {
   stopAudit,
   uidOf,
 } from './support/audit.js';
-import { eventually, freshNamespace, kubectlOk, loadState, metricSum } from './support/env.js';
+import { freshNamespace, kubectlOk, loadState, metricSum } from './support/env.js';
 
 const state = loadState();
 const ns = 'audit-lease';

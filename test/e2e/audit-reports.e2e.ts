@@ -11,6 +11,8 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
+import { repoPath } from '../support/repo.js';
+import { eventually } from '../support/wait.js';
 import {
   type AuditProcess,
   alive,
@@ -29,16 +31,7 @@ import {
   uidOf,
   WGPOLICY_CRDS,
 } from './support/audit.js';
-import {
-  eventually,
-  freshNamespace,
-  kubectl,
-  kubectlOk,
-  loadState,
-  metricSum,
-  repoPath,
-  scenario,
-} from './support/env.js';
+import { freshNamespace, kubectl, kubectlOk, loadState, metricSum, scenario } from './support/env.js';
 
 const state = loadState();
 const NS = { plain: 'audit-plain', routing: 'audit-routing', waived: 'audit-waived' };

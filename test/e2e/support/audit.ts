@@ -6,9 +6,11 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
-import { freePort, kubeconfigYaml } from './control-plane.js';
-import { type E2eState, eventually, kubectl, kubectlOk, repoPath } from './env.js';
-import { repoRoot } from './sts-guard.js';
+import { freePort } from '../../support/processes.js';
+import { repoPath, repoRoot } from '../../support/repo.js';
+import { eventually } from '../../support/wait.js';
+import { kubeconfigYaml } from './control-plane.js';
+import { type E2eState, kubectl, kubectlOk } from './env.js';
 
 /**
  * The background audit in the e2e suite: deploy/audit's RBAC applied as shipped, its
