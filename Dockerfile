@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
-# The sts-guard image: the webhook (dist/bundle/server.mjs, HTTPS on 8443) and, with
-# `args: ["dist/bundle/http.mjs"]`, the plain-HTTP variant for Knative. Build it in your pipeline:
+# The sts-guard image: the webhook (dist/bundle/server.mjs, HTTPS on 8443), with
+# `args: ["dist/bundle/http.mjs"]` the plain-HTTP variant for Knative, and with
+# `args: ["dist/bundle/audit/main.mjs"]` the background audit (deploy/audit). Build it in your pipeline:
 #   docker build -t ghcr.io/example/sts-guard:0.1.0 .
 # Runtime: distroless Node.js 24 LTS on Debian 13 (no shell, no package manager), user 65532
 # (nonroot), and only the esbuild bundle: it holds every production dependency, so the image has no

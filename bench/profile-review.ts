@@ -10,21 +10,19 @@
  *                                             [--sts-guard <dir>/dist/bundle/server.mjs] [--keep]
  *                                             [--server fastify]   # the Fastify reference instead
  */
-import { fork } from 'node:child_process';
-import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bundle } from '../scripts/bundle.mjs';
-import type { LoadJob, LoadReply, SaturationResult } from './load.js';
+import type { LoadJob } from './load.js';
+import { checked, LoadGenerator } from './load-generator.js';
 import { type CpuProfile, summarise } from './profile.js';
 import {
   CLIENT_CORE,
   ensureBuilt,
   pinProcess,
   prepareEnvironment,
-  REPO,
   startServer,
   useStsGuardEntry,
 } from './servers.js';
@@ -71,19 +69,8 @@ else {
     useStsGuardEntry(join(profileDir, 'floor/fastify-floor.mjs'));
   }
 }
-const load = fork(join(REPO, 'bench/load.ts'), [], {
-  execArgv: ['--import', 'tsx'],
-  stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-});
-pinProcess(load.pid!, CLIENT_CORE);
-const run = async (job: LoadJob) => {
-  load.send({ id: 0, job });
-  const [reply] = (await once(load, 'message')) as [LoadReply];
-  if ('error' in reply) throw new Error(reply.error);
-  const result = reply.result as SaturationResult;
-  if (result.failures > 0) throw new Error(`${result.failures} reviews failed`);
-  return result;
-};
+const load = new LoadGenerator();
+const run = async (job: Exclude<LoadJob, { kind: 'paced' }>) => checked(workload.label, await load.run(job));
 
 try {
   const spawned = performance.now();
@@ -93,7 +80,7 @@ try {
     { serviceCache: 'on', nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] },
     { path: '/mutate', body: cpuWorkloads()[0]!.body },
   );
-  const job = (amount: number): LoadJob => ({
+  const job = (amount: number): Exclude<LoadJob, { kind: 'paced' }> => ({
     kind: 'amount',
     origin: server.origin,
     requests: [{ path: workload.path, body: workload.body }],
@@ -116,7 +103,7 @@ try {
   process.stdout.write(summarise(profile, top, { skipMs }));
   if (process.argv.includes('--keep')) process.stdout.write(`profile: ${join(profileDir, file)}\n`);
 } finally {
-  load.disconnect();
+  load.close();
   await env.close();
   if (!process.argv.includes('--keep')) await rm(profileDir, { recursive: true, force: true });
 }

@@ -1,17 +1,18 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
-import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { bundle } from '../scripts/bundle.mjs';
 import { createDevelopmentCertificate } from '../src/server/tls.js';
 import { LocalApiServer } from '../test/support/apiserver.js';
+import { freePort } from '../test/support/processes.js';
+import { ensureBuilt as ensureDistBuilt, repoRoot } from '../test/support/repo.js';
 import { type CpuWorkload, headlessService, NAMESPACE, storedStatefulSets } from './workloads.js';
 
-export const REPO = resolve(import.meta.dirname, '..');
+export const REPO = repoRoot;
 export const STS_GUARD_ENTRY = join(REPO, 'dist/bundle/server.mjs');
 /**
  * The sts-guard bundle measured: this tree's, or another build's (`npm run bench -- --sts-guard
@@ -60,8 +61,7 @@ export async function prepareEnvironment(): Promise<BenchEnvironment> {
   api.put(headlessService());
   api.put({ ...headlessService(), metadata: { name: 'nginx', namespace: NAMESPACE } });
   for (const sts of storedStatefulSets()) api.putStatefulSet(sts);
-  const kubeconfigFile = join(dir, 'kubeconfig');
-  await writeFile(kubeconfigFile, api.kubeConfig().exportConfig(), { mode: 0o600 });
+  const kubeconfigFile = await api.writeKubeconfig(join(dir, 'kubeconfig'));
   return {
     dir,
     certFile: certificate.certFile,
@@ -77,21 +77,12 @@ export async function prepareEnvironment(): Promise<BenchEnvironment> {
   };
 }
 
-/** Builds dist/ when it is missing or older than any file under src/ (the bench runs the real entry). */
+/**
+ * Builds dist/ when it is missing or older than any file under src/ (the bench runs the real
+ * entry), and bundles the Fastify reference.
+ */
 export async function ensureBuilt(log: (line: string) => void): Promise<void> {
-  const newestSource = async (dir: string): Promise<number> => {
-    let newest = 0;
-    for (const entry of await readdir(dir, { withFileTypes: true })) {
-      const path = join(dir, entry.name);
-      newest = Math.max(newest, entry.isDirectory() ? await newestSource(path) : (await stat(path)).mtimeMs);
-    }
-    return newest;
-  };
-  const built = existsSync(STS_GUARD_ENTRY) ? statSync(STS_GUARD_ENTRY).mtimeMs : 0;
-  if (built < (await newestSource(join(REPO, 'src')))) {
-    log('dist/ is missing or older than src/: running npm run build');
-    execFileSync('npm', ['run', 'build', '--silent'], { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] });
-  }
+  await ensureDistBuilt(STS_GUARD_ENTRY, log);
   await bundle({
     entryPoints: { 'fastify-floor': 'bench/fastify-floor.mjs' },
     outdir: join(REPO, 'dist/bench'),
@@ -140,16 +131,6 @@ export interface ServerProcess {
   origin: string;
   /** SIGTERM, then wait for exit (so a `--cpu-prof` profile gets written). */
   stop(): Promise<void>;
-}
-
-/** A port that was free a moment ago, for a server that cannot report the one it got. */
-export async function freePort(): Promise<number> {
-  const probe = createServer().listen(0, '127.0.0.1');
-  await once(probe, 'listening');
-  const { port } = probe.address() as { port: number };
-  probe.close();
-  await once(probe, 'close');
-  return port;
 }
 
 /**
@@ -371,4 +352,16 @@ export function cpuSeconds(pid: number): number {
     // no schedstat (CONFIG_SCHED_INFO off): ticks it is
   }
   return statCpuSeconds(pid);
+}
+
+/** Runs `work` and returns its result with the share of one core `server` used meanwhile. */
+export async function withCpu<T>(
+  server: ServerProcess,
+  work: () => Promise<T>,
+): Promise<{ result: T; cpu: number; cpuSeconds: number }> {
+  const cpuBefore = cpuSeconds(server.pid);
+  const started = performance.now();
+  const result = await work();
+  const used = cpuSeconds(server.pid) - cpuBefore;
+  return { result, cpu: used / ((performance.now() - started) / 1000), cpuSeconds: used };
 }

@@ -290,7 +290,7 @@ export interface CpuWorkload {
   share?: number;
 }
 
-/** An autoscaling/v1 Scale as the API server builds it for `statefulsets/scale` (as test/hardening/support.ts). */
+/** An autoscaling/v1 Scale as the API server builds it for `statefulsets/scale` (as test/support/reviews.ts). */
 function scaleObject(name: string, replicas: number) {
   return {
     apiVersion: 'autoscaling/v1',

@@ -7,7 +7,8 @@
 //   node scripts/bundle.mjs [--outdir dist/bundle] [--no-minify] [--sourcemap]
 //
 // writes the server entries: dist/bundle/server.mjs (`npm start`, the image's command: HTTPS) and
-// dist/bundle/http.mjs (plain HTTP behind a TLS-terminating front, e.g. Knative). The Lambda
+// dist/bundle/http.mjs (plain HTTP behind a TLS-terminating front, e.g. Knative), and the
+// background audit, dist/bundle/audit/main.mjs (`npm run start:audit`, deploy/audit). The Lambda
 // bundle is deploy/serverless/build-lambda.mjs, built with `bundle()` below.
 import { rm } from 'node:fs/promises';
 import { dirname, relative, resolve } from 'node:path';
@@ -106,5 +107,14 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     minify: !args['no-minify'],
     sourcemap: args.sourcemap,
   });
-  if (!args.quiet) console.log(lines.join('\n'));
+  // The audit apart, into its own directory: built with the webhook, the two would share one
+  // client-node chunk holding what only the audit uses (custom objects, Leases, discovery), and
+  // the webhook's lazily loaded client would grow by it.
+  const auditLines = await bundle({
+    entryPoints: { main: 'src/audit/main.ts' },
+    outdir: resolve(args.outdir, 'audit'),
+    minify: !args['no-minify'],
+    sourcemap: args.sourcemap,
+  });
+  if (!args.quiet) console.log([...lines, ...auditLines].join('\n'));
 }

@@ -27,6 +27,20 @@ interface Env {
   STORAGE_CLASS: string;
   OTHER_CONTROLLER_OWNERS: 'review' | 'skip';
   EXCEPTIONS_FILE: string;
+  AUDIT_PORT: number;
+  AUDIT_INTERVAL_SECONDS: number;
+  AUDIT_DEBOUNCE_MS: number;
+  AUDIT_DISCOVERY_INTERVAL_SECONDS: number;
+  AUDIT_PASS_RESULTS: 'on' | 'off';
+  AUDIT_MAX_REPORTS: number;
+  AUDIT_MAX_RESULTS_PER_REPORT: number;
+  AUDIT_LEASE_NAME: string;
+  AUDIT_LEASE_NAMESPACE: string;
+  AUDIT_LEASE_DURATION_SECONDS: number;
+  AUDIT_LEASE_RENEW_DEADLINE_SECONDS: number;
+  AUDIT_LEASE_RETRY_SECONDS: number;
+  POD_NAME: string;
+  POD_NAMESPACE: string;
 }
 
 // src/config-schema.ts, compiled ahead of time (scripts/compile-schemas.ts).
@@ -49,6 +63,28 @@ export interface Config {
   policy: PolicySettings;
   /** The platform team's exception list (the mounted ConfigMap), reloaded when it changes. */
   exceptionsFile?: string | undefined;
+  /** The background audit's settings (src/audit/main.ts). */
+  audit: AuditConfig;
+}
+
+export interface AuditConfig {
+  /** Plain-HTTP port of /metrics, /healthz and /readyz. */
+  port: number;
+  intervalMs: number;
+  debounceMs: number;
+  discoveryIntervalMs: number;
+  passResults: boolean;
+  maxReports: number;
+  maxResultsPerReport: number;
+  lease: {
+    name: string;
+    namespace: string;
+    /** The holder identity: the pod's name (downward API), else unset and made up at start. */
+    identity: string | undefined;
+    durationMs: number;
+    renewDeadlineMs: number;
+    retryPeriodMs: number;
+  };
 }
 
 const optional = (value: string) => (value === '' ? undefined : value);
@@ -65,6 +101,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (e.SHUTDOWN_DRAIN_MS >= e.SHUTDOWN_TIMEOUT_MS) {
     throw new Error('SHUTDOWN_DRAIN_MS must be less than SHUTDOWN_TIMEOUT_MS, which includes it');
+  }
+  if (
+    !(
+      e.AUDIT_LEASE_RETRY_SECONDS < e.AUDIT_LEASE_RENEW_DEADLINE_SECONDS &&
+      e.AUDIT_LEASE_RENEW_DEADLINE_SECONDS < e.AUDIT_LEASE_DURATION_SECONDS
+    )
+  ) {
+    // As client-go requires: the holder gives up before anyone else may take over.
+    throw new Error(
+      'AUDIT_LEASE_RETRY_SECONDS < AUDIT_LEASE_RENEW_DEADLINE_SECONDS < AUDIT_LEASE_DURATION_SECONDS must hold',
+    );
   }
   return {
     port: e.PORT,
@@ -94,5 +141,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       otherControllerOwners: e.OTHER_CONTROLLER_OWNERS,
     },
     exceptionsFile: optional(e.EXCEPTIONS_FILE),
+    audit: {
+      port: e.AUDIT_PORT,
+      intervalMs: e.AUDIT_INTERVAL_SECONDS * 1000,
+      debounceMs: e.AUDIT_DEBOUNCE_MS,
+      discoveryIntervalMs: e.AUDIT_DISCOVERY_INTERVAL_SECONDS * 1000,
+      passResults: e.AUDIT_PASS_RESULTS === 'on',
+      maxReports: e.AUDIT_MAX_REPORTS,
+      maxResultsPerReport: e.AUDIT_MAX_RESULTS_PER_REPORT,
+      lease: {
+        name: e.AUDIT_LEASE_NAME,
+        namespace: e.AUDIT_LEASE_NAMESPACE || e.POD_NAMESPACE || 'sts-guard',
+        identity: optional(e.POD_NAME),
+        durationMs: e.AUDIT_LEASE_DURATION_SECONDS * 1000,
+        renewDeadlineMs: e.AUDIT_LEASE_RENEW_DEADLINE_SECONDS * 1000,
+        retryPeriodMs: e.AUDIT_LEASE_RETRY_SECONDS * 1000,
+      },
+    },
   };
 }

@@ -1,23 +1,19 @@
 import type { V1StatefulSet } from '@kubernetes/client-node';
-import jsonpatch from 'fast-json-patch';
-import type { ConfigMapDirectory, ServiceDirectory } from '../admission/review.js';
 import { isStatefulSet } from '../admission/validators.js';
+import type {
+  ConfigMapDirectory,
+  PersistentVolumeClaimDirectory,
+  ServiceDirectory,
+} from '../pipeline/ports.js';
+import { admitStatefulSet } from '../pipeline/statefulset.js';
 import {
-  type ConfigMapLookup,
-  clientRoutingNeedsServices,
-  clientRoutingWarnings,
-  configMapsToLookUp,
-  detectDatabase,
   type ExceptionList,
   type Exemption,
-  headlessServiceToLookUp,
+  type Finding,
   type JsonPatchOperation,
-  mutateStatefulSet,
   type PolicySettings,
   STEPPED_ASIDE_ANNOTATION,
-  type StatefulSetReview,
   type Violation,
-  validateStatefulSet,
 } from '../policy/index.js';
 import { describeErrors } from '../validation.js';
 import { InputError } from './errors.js';
@@ -48,7 +44,11 @@ export interface StatefulSetCheck {
   /** The engine id (`mongodb`) when sts-guard recognises a database, else undefined: nothing to check. */
   database: string | undefined;
   allowed: boolean;
+  /** The denial as the API server returns it to kubectl (empty when admitted). */
+  message: string;
   violations: Violation[];
+  /** Everything the validating webhook's rules and advisories found (denials, warnings, waivers). */
+  findings: Finding[];
   /** The warnings kubectl would print: the mutating webhook's, then the validating webhook's. */
   warnings: string[];
   /** The mutating webhook's JSON Patch. */
@@ -77,57 +77,48 @@ export const isStatefulSetManifest = (object: Manifest): boolean =>
 
 const sourceOf = (m: ManifestObject) => (m.line === undefined ? m.source : `${m.source}:${m.line}`);
 
-/** Applies a patch the way the API server does: every operation must apply, or none. */
-const applied = (object: V1StatefulSet, patch: JsonPatchOperation[]): V1StatefulSet =>
-  jsonpatch.applyPatch(structuredClone(object), patch as jsonpatch.Operation[], true, false).newDocument;
+/** A new environment: no volume claims exist yet, so the bootstrap gets its initiation window. */
+const NO_CLAIMS_YET: PersistentVolumeClaimDirectory = {
+  list: async () => ({ outcome: 'found', claims: [] }),
+};
 
 /**
- * One StatefulSet through the webhook's policy, in the API server's order: the mutating webhook's
- * patch is applied first, then the validating webhook judges the mutated object, after the
- * Service look-up the policy asks for. Checked as a CREATE: what a new environment would see.
+ * One StatefulSet through the webhook's pipeline, as the API server would admit it: the mutating
+ * webhook's patch first, then the validating webhook's rules on the mutated object, after the
+ * look-ups the policy asks for. Checked as a CREATE: what a new environment would see.
  */
 export async function checkStatefulSet(
   statefulSet: V1StatefulSet,
   namespace: string,
   options: Pick<CheckOptions, 'settings' | 'services' | 'configMaps' | 'exceptions' | 'now'>,
 ): Promise<Omit<StatefulSetCheck, 'source'>> {
-  const { settings, services } = options;
-  const review: StatefulSetReview = { operation: 'CREATE', namespace, object: statefulSet };
-  const names = configMapsToLookUp(review, settings);
-  const lookups = await Promise.all(names.map((n) => options.configMaps.lookup(namespace, n)));
-  const configMaps = new Map(
-    names.map((n, i): [string, ConfigMapLookup] => [n, lookups[i] as ConfigMapLookup]),
+  const exceptions = options.exceptions;
+  const now = options.now;
+  const admission = await admitStatefulSet(
+    { operation: 'CREATE', namespace, object: statefulSet },
+    {
+      settings: options.settings,
+      services: options.services,
+      configMaps: options.configMaps,
+      claims: NO_CLAIMS_YET,
+      exceptions: exceptions ? { current: () => exceptions } : undefined,
+      clock: now === undefined ? undefined : () => now * 1000,
+    },
   );
-  // A new environment: no volume claims exist yet, so the bootstrap gets its initiation window.
-  const mutation = mutateStatefulSet(review, settings, {
-    configMaps,
-    claims: { outcome: 'found', claims: [] },
-    now: options.now ?? Math.floor(Date.now() / 1000),
-  });
-  const mutated = applied(statefulSet, mutation.patch);
-
-  const validated: StatefulSetReview = { ...review, object: mutated };
-  const serviceName = headlessServiceToLookUp(validated, settings);
-  const lookup = serviceName ? await services.lookup(namespace, serviceName) : undefined;
-  const context = { configMaps, exceptions: options.exceptions };
-  const decision = validateStatefulSet(validated, settings, lookup, context);
-  // The client-routing rule: Services of the input (or the cluster) that balance over its pods.
-  if (services.list && clientRoutingNeedsServices(validated, settings, context)) {
-    const found = await services.list(namespace);
-    decision.warnings.push(...clientRoutingWarnings(validated, settings, found, context));
-  }
-
+  const { mutation, decision } = admission;
   return {
     kind: 'StatefulSet',
     namespace,
     name: statefulSet.metadata?.name ?? '',
-    database: detectDatabase(statefulSet)?.engine.id,
+    database: admission.engine,
     allowed: decision.allowed,
+    message: decision.message,
     violations: decision.violations,
+    findings: decision.findings,
     warnings: [...mutation.warnings, ...decision.warnings],
     patch: mutation.patch,
     injected: mutation.injected,
-    mutated,
+    mutated: admission.mutated,
     exemptions: decision.exemptions ?? [],
     steppedAside: decision.auditAnnotations?.[STEPPED_ASIDE_ANNOTATION],
   };

@@ -1,14 +1,16 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import type { ConfigMapDirectory, ServiceDirectory } from '../admission/review.js';
 import { createKubernetesConfigMapDirectory } from '../cluster/configmaps.js';
 import { createKubernetesServiceDirectory, type KubernetesServiceDirectory } from '../cluster/services.js';
-import { loadConfig } from '../config.js';
+import { type Config, loadConfig } from '../config.js';
 import { ExceptionListError, readExceptionList } from '../exceptions/load.js';
+import type { ConfigMapDirectory, ServiceDirectory } from '../pipeline/ports.js';
+import type { ExceptionList } from '../policy/index.js';
+import { ClusterError, runAudit } from './audit.js';
 import { checkManifests } from './check.js';
 import { InputError, UsageError } from './errors.js';
-import { formatJson, formatTable } from './format.js';
+import { formatAuditJson, formatAuditTable, formatJson, formatTable } from './format.js';
 import { readManifests } from './input.js';
 import {
   clusterThenInput,
@@ -21,6 +23,23 @@ import {
 export const EXIT_ADMITTED = 0;
 export const EXIT_DENIED = 1;
 export const EXIT_ERROR = 2;
+
+/** The commands, for the top-level usage and for naming them when one is unknown. */
+const COMMANDS: Record<string, string> = {
+  check: 'run the admission policy offline on manifests, as the webhook would on a CREATE',
+  audit: 'judge what a live cluster already runs, as the in-cluster audit does; optionally write its reports',
+};
+
+const TOP_USAGE = `Usage: sts-guard <command> [options]
+
+Commands:
+${Object.entries(COMMANDS)
+  .map(([name, what]) => `  ${name.padEnd(8)}${what}`)
+  .join('\n')}
+
+Run "sts-guard <command> --help" for a command's options.
+The webhook itself is started with \`npm start\` (README.md).
+`;
 
 const USAGE = `Usage: sts-guard check [options] <file|dir|->...
 
@@ -57,6 +76,33 @@ Exit codes: 0 all admitted (warnings allowed), 1 a StatefulSet would be denied,
 2 bad usage or unreadable input.
 `;
 
+const AUDIT_USAGE = `Usage: sts-guard audit [options]
+
+Judges every StatefulSet and Service a live cluster already stores, as the in-cluster audit does
+(docs/operations.md): each StatefulSet as the validating webhook would judge a CREATE of it today,
+each Service as a Service CREATE (client-routing). The cluster is the current kubeconfig's
+(KUBECONFIG, else ~/.kube/config; in a pod, its ServiceAccount), read page by page.
+
+Options:
+  -n, --namespace <name>     audit one namespace (default: all namespaces)
+  -A, --all-namespaces       audit every namespace (the default)
+  -o, --output <table|json>  output format (default: table)
+      --chunk-size <n>       objects per LIST page, as kubectl's --chunk-size (default: 500)
+      --exceptions <file>    the platform team's exception list (default: EXCEPTIONS_FILE, else none)
+      --write-reports        also write the policy reports the in-cluster audit writes
+                             (openreports.io Report, else wgpolicyk8s.io PolicyReport), and
+                             delete those of objects now compliant, in the audited namespaces
+  -h, --help                 show this help
+
+Rules and settings come from the same environment variables as the webhook; the report caps
+and pass results from AUDIT_MAX_REPORTS, AUDIT_MAX_RESULTS_PER_REPORT and AUDIT_PASS_RESULTS.
+The identity needs list on statefulsets and services and get on configmaps; --write-reports
+also get, list, create, update and delete on the report kind.
+
+Exit codes: 0 every object would be admitted (warnings allowed), 1 at least one would be
+denied, 2 bad usage, an unreachable cluster, or reports that could not be written.
+`;
+
 const options = {
   output: { type: 'string', short: 'o', default: 'table' },
   'show-mutation': { type: 'boolean', default: false },
@@ -67,6 +113,25 @@ const options = {
   version: { type: 'boolean', short: 'v', default: false },
 } as const;
 
+const auditOptions = {
+  namespace: { type: 'string', short: 'n' },
+  'all-namespaces': { type: 'boolean', short: 'A', default: false },
+  output: { type: 'string', short: 'o', default: 'table' },
+  'chunk-size': { type: 'string', default: '500' },
+  exceptions: { type: 'string' },
+  'write-reports': { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+  version: { type: 'boolean', short: 'v', default: false },
+} as const;
+
+interface AuditArguments {
+  namespace: string | undefined;
+  output: 'table' | 'json';
+  pageSize: number;
+  exceptions: string | undefined;
+  writeReports: boolean;
+}
+
 interface CheckCommand {
   inputs: string[];
   output: 'table' | 'json';
@@ -76,7 +141,11 @@ interface CheckCommand {
   namespace: string;
 }
 
-type Command = { name: 'help' } | { name: 'version' } | ({ name: 'check' } & CheckCommand);
+type Command =
+  | { name: 'help'; usage: string }
+  | { name: 'version' }
+  | ({ name: 'check' } & CheckCommand)
+  | ({ name: 'audit' } & AuditArguments);
 
 function parseFlags(argv: string[]) {
   try {
@@ -87,13 +156,74 @@ function parseFlags(argv: string[]) {
   }
 }
 
-function parseCommand(argv: string[]): Command {
-  const { values, positionals } = parseFlags(argv);
-  if (values.help) return { name: 'help' };
+const AUDIT_USAGE_HINT = 'Run "sts-guard audit --help" for usage.';
+
+function parseAudit(argv: string[]): Command {
+  let parsed: ReturnType<
+    typeof parseArgs<{ args: string[]; options: typeof auditOptions; allowPositionals: true }>
+  >;
+  try {
+    parsed = parseArgs({ args: argv, options: auditOptions, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError((error as Error).message, AUDIT_USAGE_HINT);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return { name: 'help', usage: AUDIT_USAGE };
   if (values.version) return { name: 'version' };
+  const extra = positionals.slice(1);
+  if (extra.length > 0) {
+    throw new UsageError(
+      `audit takes no inputs (it reads the cluster), not "${extra.join(' ')}"`,
+      AUDIT_USAGE_HINT,
+    );
+  }
+  if (values.output !== 'table' && values.output !== 'json') {
+    throw new UsageError(`--output must be table or json, not "${values.output}"`, AUDIT_USAGE_HINT);
+  }
+  if (values.namespace !== undefined && values['all-namespaces']) {
+    throw new UsageError('--namespace and --all-namespaces exclude each other', AUDIT_USAGE_HINT);
+  }
+  if (values.namespace === '') throw new UsageError('--namespace must not be empty', AUDIT_USAGE_HINT);
+  const pageSize = Number(values['chunk-size']);
+  if (!Number.isInteger(pageSize) || pageSize < 1) {
+    throw new UsageError(
+      `--chunk-size must be a whole number above 0, not "${values['chunk-size']}"`,
+      AUDIT_USAGE_HINT,
+    );
+  }
+  return {
+    name: 'audit',
+    namespace: values.namespace,
+    output: values.output,
+    pageSize,
+    exceptions: values.exceptions,
+    writeReports: values['write-reports'],
+  };
+}
+
+const commandList = () =>
+  Object.keys(COMMANDS)
+    .map((c) => `"${c}"`)
+    .join(', ');
+
+function parseCommand(argv: string[]): Command {
+  // The command comes first, before any flag: an unknown one is an error even with --help.
+  const [first] = argv;
+  if (first !== undefined && !first.startsWith('-') && !Object.hasOwn(COMMANDS, first)) {
+    throw new UsageError(`unknown command "${first}"; the commands are ${commandList()}`, TOP_USAGE_HINT);
+  }
+  if (first === 'audit') return parseAudit(argv);
+  const { values, positionals } = parseFlags(argv);
   const [command, ...inputs] = positionals;
-  if (command === undefined) throw new UsageError('no command given; the command is "check"');
-  if (command !== 'check') throw new UsageError(`unknown command "${command}"; the command is "check"`);
+  if (values.help) {
+    return {
+      name: 'help',
+      usage: command === undefined ? TOP_USAGE : command === 'audit' ? AUDIT_USAGE : USAGE,
+    };
+  }
+  if (values.version) return { name: 'version' };
+  if (command === undefined)
+    throw new UsageError(`no command given; the commands are ${commandList()}`, TOP_USAGE_HINT);
   if (inputs.length === 0) throw new UsageError('no input given: name files, directories, or - for stdin');
   if (values.output !== 'table' && values.output !== 'json') {
     throw new UsageError(`--output must be table or json, not "${values.output}"`);
@@ -110,6 +240,9 @@ function parseCommand(argv: string[]): Command {
   };
 }
 
+const TOP_USAGE_HINT = 'Run "sts-guard --help" for the commands.';
+const CHECK_USAGE_HINT = 'Run "sts-guard check --help" for usage.';
+
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
@@ -122,21 +255,39 @@ async function version(): Promise<string> {
   return String(pkg.version);
 }
 
-async function check(command: CheckCommand): Promise<number> {
-  let config: ReturnType<typeof loadConfig>;
+function configuration(): Config {
   try {
-    config = loadConfig(process.env);
+    return loadConfig(process.env);
   } catch (error) {
     throw new UsageError(`invalid configuration: ${(error as Error).message}`);
   }
-  const exceptionsFile = command.exceptions ?? config.exceptionsFile;
-  let exceptions: Awaited<ReturnType<typeof readExceptionList>> | undefined;
+}
+
+/** The exception list of --exceptions, else EXCEPTIONS_FILE, else none; a bad one is exit 2. */
+async function exceptionList(file: string | undefined): Promise<ExceptionList | undefined> {
   try {
-    exceptions = exceptionsFile ? await readExceptionList(exceptionsFile) : undefined;
+    return file ? await readExceptionList(file) : undefined;
   } catch (error) {
     if (error instanceof ExceptionListError) throw new InputError(error.message);
     throw error;
   }
+}
+
+async function audit(command: AuditArguments): Promise<number> {
+  const config = configuration();
+  const exceptions = await exceptionList(command.exceptions ?? config.exceptionsFile);
+  const report = await runAudit({ ...command, exceptions }, config);
+  process.stdout.write(command.output === 'json' ? formatAuditJson(report) : formatAuditTable(report));
+  if (report.reportsError) {
+    process.stderr.write(`sts-guard: ${report.reportsError}\n`);
+    return EXIT_ERROR;
+  }
+  return report.objects.every((o) => o.allowed) ? EXIT_ADMITTED : EXIT_DENIED;
+}
+
+async function check(command: CheckCommand): Promise<number> {
+  const config = configuration();
+  const exceptions = await exceptionList(command.exceptions ?? config.exceptionsFile);
   const manifests = await readManifests(command.inputs, readStdin);
   const objects = manifests.map((m) => m.object);
   const fromInput = inputServiceDirectory(objects, command.namespace);
@@ -179,17 +330,21 @@ async function main(argv: string[]): Promise<number> {
     const command = parseCommand(argv);
     switch (command.name) {
       case 'help':
-        process.stdout.write(USAGE);
+        process.stdout.write(command.usage);
         return EXIT_ADMITTED;
       case 'version':
         process.stdout.write(`${await version()}\n`);
         return EXIT_ADMITTED;
       case 'check':
         return await check(command);
+      case 'audit':
+        return await audit(command);
     }
   } catch (error) {
     if (error instanceof UsageError) {
-      process.stderr.write(`sts-guard: ${error.message}\nRun "sts-guard check --help" for usage.\n`);
+      process.stderr.write(`sts-guard: ${error.message}\n${error.hint ?? CHECK_USAGE_HINT}\n`);
+    } else if (error instanceof ClusterError) {
+      process.stderr.write(`sts-guard: ${error.message}\n`);
     } else if (error instanceof InputError) {
       process.stderr.write(`sts-guard: cannot check the input:\n${error.message}\n`);
     } else {

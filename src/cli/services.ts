@@ -1,5 +1,5 @@
 import type { V1ConfigMap, V1Service } from '@kubernetes/client-node';
-import type { ConfigMapDirectory, ServiceDirectory } from '../admission/review.js';
+import type { ConfigMapDirectory, ServiceDirectory } from '../pipeline/ports.js';
 import type { ConfigMapLookup, ServiceLookup } from '../policy/index.js';
 import type { Manifest } from './input.js';
 

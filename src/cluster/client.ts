@@ -37,15 +37,22 @@ export function kubernetesClientLoader(
   };
 }
 
-/** A reason a user can act on, for any failure of a look-up; `permission` names the RBAC verb needed. */
-export function describeApiError(error: unknown, timeoutMs: number, permission: string): string {
+/**
+ * A reason a user can act on, for any failure of a look-up; `permission` names the RBAC verb
+ * needed, `identity` whose RBAC to check.
+ */
+export function describeApiError(
+  error: unknown,
+  timeoutMs: number,
+  permission: string,
+  identity = 'the webhook ServiceAccount',
+): string {
   if (error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError')) {
     return `the Kubernetes API did not answer within ${timeoutMs} ms`;
   }
   const code = (error as { code?: unknown } | null | undefined)?.code;
   if (typeof code === 'number') {
-    const hint =
-      code === 401 || code === 403 ? ` (check the webhook ServiceAccount RBAC: ${permission})` : '';
+    const hint = code === 401 || code === 403 ? ` (check ${identity} RBAC: ${permission})` : '';
     return `the Kubernetes API answered HTTP ${code}${hint}`;
   }
   const message = error instanceof Error ? error.message : String(error);

@@ -1,4 +1,4 @@
-import type { ConfigMapDirectory } from '../admission/review.js';
+import type { ConfigMapDirectory } from '../pipeline/ports.js';
 import { isNotFound, type LiveLookupOptions, liveLookups, lookupOptions } from './client.js';
 
 export type KubernetesConfigMapDirectoryOptions = LiveLookupOptions;

@@ -1,4 +1,4 @@
-import type { PersistentVolumeClaimDirectory } from '../admission/review.js';
+import type { PersistentVolumeClaimDirectory } from '../pipeline/ports.js';
 import { type LiveLookupOptions, liveLookups, lookupOptions } from './client.js';
 
 export type KubernetesPersistentVolumeClaimDirectoryOptions = LiveLookupOptions;

@@ -1,6 +1,6 @@
 import type { CoreV1Api, KubeConfig, ListWatch, V1Service } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import type { ServiceDirectory } from '../admission/review.js';
+import type { ServiceDirectory } from '../pipeline/ports.js';
 import type { ServiceListLookup, ServiceLookup } from '../policy/index.js';
 import {
   describeApiError,

@@ -1,5 +1,5 @@
 import type { AppsV1Api } from '@kubernetes/client-node';
-import type { StatefulSetDirectory } from '../admission/review.js';
+import type { StatefulSetDirectory } from '../pipeline/ports.js';
 import type { StatefulSetListLookup, StatefulSetLookup } from '../policy/index.js';
 import { type ApiClient, isNotFound, type LiveLookupOptions, liveLookups, lookupOptions } from './client.js';
 

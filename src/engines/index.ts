@@ -2,10 +2,13 @@ import { mongodb } from './mongodb/index.js';
 import type { DatabaseEngine } from './types.js';
 
 export type {
+  BootstrapHookInfo,
   ConfigMapLookup,
   ConfigMaps,
   ConfigurationForm,
   DatabaseEngine,
+  EngineWording,
+  InitiationWindow,
   MemberAddressing,
   ReplicaSetWiring,
   ServerInput,

@@ -92,6 +92,28 @@ export interface BootstrapHookInfo {
   window: InitiationWindow;
 }
 
+/** How an engine names things in the policy's messages; the policy composes the rest. */
+export interface EngineWording {
+  /** The replica-set name fixes suggest, e.g. `rs0`. */
+  suggestedReplicaSetName: string;
+  /** Why a server that is no replica-set member is one, by the form it is configured in: `without --replSet`. */
+  standalone(form: ConfigurationForm): string;
+  /** The problem when the manifest does not tell whether the server is a member. */
+  unknownWiring(reason: string): string;
+  /** The fix for `unknownWiring` when the manifest, not a failed look-up, is why. */
+  unknownWiringFix: string;
+  /**
+   * What clients meet behind a Service that balances over the members, and how they should
+   * connect instead. `risk` completes "a client connecting through it …"; `connect` is the fix;
+   * `seedClients` says how a client that only uses the Service as a seed names the set.
+   */
+  clientRouting(set: { replicaSetName: string; members: readonly string[]; srvDomain: string }): {
+    risk: string;
+    connect: string;
+    seedClients: string;
+  };
+}
+
 /**
  * What sts-guard knows about one database engine. Adding an engine means adding a module
  * that implements this interface and listing it in `engines/index.ts`; the policy never
@@ -102,6 +124,8 @@ export interface DatabaseEngine {
   readonly id: string;
   /** Human name used in messages, e.g. `MongoDB`. */
   readonly displayName: string;
+  /** The engine's own words in the policy's messages: its flags, config keys and connection strings. */
+  readonly wording: EngineWording;
   /** True when an image reference (any registry, tag or digest) is this engine's server image. */
   matchesImage(image: string): boolean;
   /**
@@ -116,12 +140,6 @@ export interface DatabaseEngine {
    * `Kind.group`, or undefined when `owner` is no operator of this engine.
    */
   operatorOf(owner: V1OwnerReference): string | undefined;
-  /** The replica-set name the container is started with (flags only; `inspect` knows every form). */
-  replicaSetName(container: V1Container): string | undefined;
-  /** The directory the server keeps its data in, honouring command-line overrides. */
-  dataPath(container: V1Container): string;
-  /** The TCP port the server listens on. */
-  port(container: V1Container): number;
   /** A postStart handler that joins or initiates the replica set, safe to run on every start. */
   bootstrapHook(addressing: MemberAddressing, window?: InitiationWindow): V1LifecycleHandler;
   /** True when a postStart handler is one that `bootstrapHook` produced (any version). */

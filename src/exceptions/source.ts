@@ -2,7 +2,7 @@ import { watch } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
-import type { ExceptionSource } from '../admission/review.js';
+import type { ExceptionSource } from '../pipeline/ports.js';
 import { type ExceptionList, NO_EXCEPTIONS } from '../policy/index.js';
 import { ExceptionListError, parseExceptionList } from './load.js';
 
@@ -33,7 +33,13 @@ export interface WatchedExceptionSource extends ExceptionSource {
  * crashes the server. A file that fails at start leaves no exceptions in force until it is fixed;
  * a missing file (the optional ConfigMap does not exist) is an empty list.
  */
-export function watchExceptionList(path: string, log: Logger, debounceMs = 200): WatchedExceptionSource {
+export function watchExceptionList(
+  path: string,
+  log: Logger,
+  debounceMs = 200,
+  /** Called after each load that put a new list in force (the audit rescans everything). */
+  onChange: () => void = () => {},
+): WatchedExceptionSource {
   let list: ExceptionList = NO_EXCEPTIONS;
   let failures = 0;
   let healthy = false;
@@ -58,6 +64,7 @@ export function watchExceptionList(path: string, log: Logger, debounceMs = 200):
       list = parseExceptionList(text, path);
       healthy = true;
       log.info({ file: path, exceptions: list.exceptions.length }, 'exception list loaded');
+      onChange();
     } catch (err) {
       failures++;
       healthy = false;

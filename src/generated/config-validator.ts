@@ -3,7 +3,7 @@
 // @ts-nocheck
 
 export const config = validate10;
-const schema11 = {"type":"object","additionalProperties":false,"properties":{"PORT":{"type":"integer","minimum":0,"maximum":65535,"default":8443},"HOST":{"type":"string","default":"0.0.0.0"},"TLS_CERT_FILE":{"type":"string","default":""},"TLS_KEY_FILE":{"type":"string","default":""},"TLS_CLIENT_CA_FILE":{"type":"string","default":""},"DEV_CERT_DIR":{"type":"string","default":"certs/dev"},"LOG_LEVEL":{"type":"string","enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"},"BODY_LIMIT_BYTES":{"type":"integer","minimum":1024,"default":7340032},"SHUTDOWN_TIMEOUT_MS":{"type":"integer","minimum":100,"default":25000},"SHUTDOWN_DRAIN_MS":{"type":"integer","minimum":0,"default":2000},"CLUSTER_DOMAIN":{"type":"string","pattern":"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$","default":"cluster.local"},"RULE_REPLICA_SET":{"type":"string","enum":["enforce","warn","off"],"default":"enforce"},"RULE_HEADLESS_SERVICE":{"type":"string","enum":["enforce","warn","off"],"default":"enforce"},"RULE_SERVICE_PROTECTION":{"type":"string","enum":["enforce","warn","off"],"default":"enforce"},"RULE_CLIENT_ROUTING":{"type":"string","enum":["enforce","warn","off"],"default":"warn"},"INITIATION_WINDOW_MINUTES":{"type":"integer","minimum":1,"maximum":1440,"default":30},"LOOKUP_FAILURE_MODE":{"type":"string","enum":["deny","warn"],"default":"deny"},"LOOKUP_TIMEOUT_MS":{"type":"integer","minimum":50,"maximum":10000,"default":1500},"SERVICE_CACHE":{"type":"string","enum":["on","off"],"default":"on"},"STORAGE_SIZE":{"type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$","default":"1Gi"},"STORAGE_CLASS":{"type":"string","default":""},"OTHER_CONTROLLER_OWNERS":{"type":"string","enum":["review","skip"],"default":"review"},"EXCEPTIONS_FILE":{"type":"string","default":""}}};
+const schema11 = {"type":"object","additionalProperties":false,"properties":{"PORT":{"type":"integer","minimum":0,"maximum":65535,"default":8443},"HOST":{"type":"string","default":"0.0.0.0"},"TLS_CERT_FILE":{"type":"string","default":""},"TLS_KEY_FILE":{"type":"string","default":""},"TLS_CLIENT_CA_FILE":{"type":"string","default":""},"DEV_CERT_DIR":{"type":"string","default":"certs/dev"},"LOG_LEVEL":{"type":"string","enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"},"BODY_LIMIT_BYTES":{"type":"integer","minimum":1024,"default":7340032},"SHUTDOWN_TIMEOUT_MS":{"type":"integer","minimum":100,"default":25000},"SHUTDOWN_DRAIN_MS":{"type":"integer","minimum":0,"default":2000},"CLUSTER_DOMAIN":{"type":"string","pattern":"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$","default":"cluster.local"},"RULE_REPLICA_SET":{"type":"string","enum":["enforce","warn","off"],"default":"enforce"},"RULE_HEADLESS_SERVICE":{"type":"string","enum":["enforce","warn","off"],"default":"enforce"},"RULE_SERVICE_PROTECTION":{"type":"string","enum":["enforce","warn","off"],"default":"enforce"},"RULE_CLIENT_ROUTING":{"type":"string","enum":["enforce","warn","off"],"default":"warn"},"INITIATION_WINDOW_MINUTES":{"type":"integer","minimum":1,"maximum":1440,"default":30},"LOOKUP_FAILURE_MODE":{"type":"string","enum":["deny","warn"],"default":"deny"},"LOOKUP_TIMEOUT_MS":{"type":"integer","minimum":50,"maximum":10000,"default":1500},"SERVICE_CACHE":{"type":"string","enum":["on","off"],"default":"on"},"STORAGE_SIZE":{"type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$","default":"1Gi"},"STORAGE_CLASS":{"type":"string","default":""},"OTHER_CONTROLLER_OWNERS":{"type":"string","enum":["review","skip"],"default":"review"},"EXCEPTIONS_FILE":{"type":"string","default":""},"AUDIT_PORT":{"type":"integer","minimum":0,"maximum":65535,"default":8080},"AUDIT_INTERVAL_SECONDS":{"type":"integer","minimum":10,"default":3600},"AUDIT_DEBOUNCE_MS":{"type":"integer","minimum":0,"maximum":60000,"default":1000},"AUDIT_DISCOVERY_INTERVAL_SECONDS":{"type":"integer","minimum":1,"default":300},"AUDIT_PASS_RESULTS":{"type":"string","enum":["on","off"],"default":"off"},"AUDIT_MAX_REPORTS":{"type":"integer","minimum":0,"default":10000},"AUDIT_MAX_RESULTS_PER_REPORT":{"type":"integer","minimum":1,"maximum":1000,"default":50},"AUDIT_LEASE_NAME":{"type":"string","pattern":"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$","default":"sts-guard-audit"},"AUDIT_LEASE_NAMESPACE":{"type":"string","default":""},"AUDIT_LEASE_DURATION_SECONDS":{"type":"integer","minimum":2,"maximum":600,"default":15},"AUDIT_LEASE_RENEW_DEADLINE_SECONDS":{"type":"integer","minimum":1,"maximum":599,"default":10},"AUDIT_LEASE_RETRY_SECONDS":{"type":"integer","minimum":1,"maximum":300,"default":2},"POD_NAME":{"type":"string","default":""},"POD_NAMESPACE":{"type":"string","default":""}}};
 const func2 = Object.prototype.hasOwnProperty;
 const pattern0 = new RegExp("^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$", "u");
 const pattern1 = new RegExp("^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$", "u");
@@ -80,6 +80,48 @@ data.OTHER_CONTROLLER_OWNERS = "review";
 }
 if(data.EXCEPTIONS_FILE === undefined){
 data.EXCEPTIONS_FILE = "";
+}
+if(data.AUDIT_PORT === undefined){
+data.AUDIT_PORT = 8080;
+}
+if(data.AUDIT_INTERVAL_SECONDS === undefined){
+data.AUDIT_INTERVAL_SECONDS = 3600;
+}
+if(data.AUDIT_DEBOUNCE_MS === undefined){
+data.AUDIT_DEBOUNCE_MS = 1000;
+}
+if(data.AUDIT_DISCOVERY_INTERVAL_SECONDS === undefined){
+data.AUDIT_DISCOVERY_INTERVAL_SECONDS = 300;
+}
+if(data.AUDIT_PASS_RESULTS === undefined){
+data.AUDIT_PASS_RESULTS = "off";
+}
+if(data.AUDIT_MAX_REPORTS === undefined){
+data.AUDIT_MAX_REPORTS = 10000;
+}
+if(data.AUDIT_MAX_RESULTS_PER_REPORT === undefined){
+data.AUDIT_MAX_RESULTS_PER_REPORT = 50;
+}
+if(data.AUDIT_LEASE_NAME === undefined){
+data.AUDIT_LEASE_NAME = "sts-guard-audit";
+}
+if(data.AUDIT_LEASE_NAMESPACE === undefined){
+data.AUDIT_LEASE_NAMESPACE = "";
+}
+if(data.AUDIT_LEASE_DURATION_SECONDS === undefined){
+data.AUDIT_LEASE_DURATION_SECONDS = 15;
+}
+if(data.AUDIT_LEASE_RENEW_DEADLINE_SECONDS === undefined){
+data.AUDIT_LEASE_RENEW_DEADLINE_SECONDS = 10;
+}
+if(data.AUDIT_LEASE_RETRY_SECONDS === undefined){
+data.AUDIT_LEASE_RETRY_SECONDS = 2;
+}
+if(data.POD_NAME === undefined){
+data.POD_NAME = "";
+}
+if(data.POD_NAMESPACE === undefined){
+data.POD_NAMESPACE = "";
 }
 for(const key0 in data){
 if(!(func2.call(schema11.properties, key0))){
@@ -947,14 +989,592 @@ data["EXCEPTIONS_FILE"] = coerced22;
 }
 }
 }
+let data23 = data.AUDIT_PORT;
+if(!(((typeof data23 == "number") && (!(data23 % 1) && !isNaN(data23))) && (isFinite(data23)))){
+let dataType23 = typeof data23;
+let coerced23 = undefined;
+if(!(coerced23 !== undefined)){
+if(dataType23 === "boolean" || data23 === null
+              || (dataType23 === "string" && data23 && data23 == +data23 && !(data23 % 1))){
+coerced23 = +data23;
 }
 else {
-const err42 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err42 = {instancePath:instancePath+"/AUDIT_PORT",schemaPath:"#/properties/AUDIT_PORT/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err42];
 }
 else {
 vErrors.push(err42);
+}
+errors++;
+}
+}
+if(coerced23 !== undefined){
+data23 = coerced23;
+if(data !== undefined){
+data["AUDIT_PORT"] = coerced23;
+}
+}
+}
+if((typeof data23 == "number") && (isFinite(data23))){
+if(data23 > 65535 || isNaN(data23)){
+const err43 = {instancePath:instancePath+"/AUDIT_PORT",schemaPath:"#/properties/AUDIT_PORT/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
+if(vErrors === null){
+vErrors = [err43];
+}
+else {
+vErrors.push(err43);
+}
+errors++;
+}
+if(data23 < 0 || isNaN(data23)){
+const err44 = {instancePath:instancePath+"/AUDIT_PORT",schemaPath:"#/properties/AUDIT_PORT/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err44];
+}
+else {
+vErrors.push(err44);
+}
+errors++;
+}
+}
+let data24 = data.AUDIT_INTERVAL_SECONDS;
+if(!(((typeof data24 == "number") && (!(data24 % 1) && !isNaN(data24))) && (isFinite(data24)))){
+let dataType24 = typeof data24;
+let coerced24 = undefined;
+if(!(coerced24 !== undefined)){
+if(dataType24 === "boolean" || data24 === null
+              || (dataType24 === "string" && data24 && data24 == +data24 && !(data24 % 1))){
+coerced24 = +data24;
+}
+else {
+const err45 = {instancePath:instancePath+"/AUDIT_INTERVAL_SECONDS",schemaPath:"#/properties/AUDIT_INTERVAL_SECONDS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err45];
+}
+else {
+vErrors.push(err45);
+}
+errors++;
+}
+}
+if(coerced24 !== undefined){
+data24 = coerced24;
+if(data !== undefined){
+data["AUDIT_INTERVAL_SECONDS"] = coerced24;
+}
+}
+}
+if((typeof data24 == "number") && (isFinite(data24))){
+if(data24 < 10 || isNaN(data24)){
+const err46 = {instancePath:instancePath+"/AUDIT_INTERVAL_SECONDS",schemaPath:"#/properties/AUDIT_INTERVAL_SECONDS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 10},message:"must be >= 10"};
+if(vErrors === null){
+vErrors = [err46];
+}
+else {
+vErrors.push(err46);
+}
+errors++;
+}
+}
+let data25 = data.AUDIT_DEBOUNCE_MS;
+if(!(((typeof data25 == "number") && (!(data25 % 1) && !isNaN(data25))) && (isFinite(data25)))){
+let dataType25 = typeof data25;
+let coerced25 = undefined;
+if(!(coerced25 !== undefined)){
+if(dataType25 === "boolean" || data25 === null
+              || (dataType25 === "string" && data25 && data25 == +data25 && !(data25 % 1))){
+coerced25 = +data25;
+}
+else {
+const err47 = {instancePath:instancePath+"/AUDIT_DEBOUNCE_MS",schemaPath:"#/properties/AUDIT_DEBOUNCE_MS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err47];
+}
+else {
+vErrors.push(err47);
+}
+errors++;
+}
+}
+if(coerced25 !== undefined){
+data25 = coerced25;
+if(data !== undefined){
+data["AUDIT_DEBOUNCE_MS"] = coerced25;
+}
+}
+}
+if((typeof data25 == "number") && (isFinite(data25))){
+if(data25 > 60000 || isNaN(data25)){
+const err48 = {instancePath:instancePath+"/AUDIT_DEBOUNCE_MS",schemaPath:"#/properties/AUDIT_DEBOUNCE_MS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 60000},message:"must be <= 60000"};
+if(vErrors === null){
+vErrors = [err48];
+}
+else {
+vErrors.push(err48);
+}
+errors++;
+}
+if(data25 < 0 || isNaN(data25)){
+const err49 = {instancePath:instancePath+"/AUDIT_DEBOUNCE_MS",schemaPath:"#/properties/AUDIT_DEBOUNCE_MS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err49];
+}
+else {
+vErrors.push(err49);
+}
+errors++;
+}
+}
+let data26 = data.AUDIT_DISCOVERY_INTERVAL_SECONDS;
+if(!(((typeof data26 == "number") && (!(data26 % 1) && !isNaN(data26))) && (isFinite(data26)))){
+let dataType26 = typeof data26;
+let coerced26 = undefined;
+if(!(coerced26 !== undefined)){
+if(dataType26 === "boolean" || data26 === null
+              || (dataType26 === "string" && data26 && data26 == +data26 && !(data26 % 1))){
+coerced26 = +data26;
+}
+else {
+const err50 = {instancePath:instancePath+"/AUDIT_DISCOVERY_INTERVAL_SECONDS",schemaPath:"#/properties/AUDIT_DISCOVERY_INTERVAL_SECONDS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err50];
+}
+else {
+vErrors.push(err50);
+}
+errors++;
+}
+}
+if(coerced26 !== undefined){
+data26 = coerced26;
+if(data !== undefined){
+data["AUDIT_DISCOVERY_INTERVAL_SECONDS"] = coerced26;
+}
+}
+}
+if((typeof data26 == "number") && (isFinite(data26))){
+if(data26 < 1 || isNaN(data26)){
+const err51 = {instancePath:instancePath+"/AUDIT_DISCOVERY_INTERVAL_SECONDS",schemaPath:"#/properties/AUDIT_DISCOVERY_INTERVAL_SECONDS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err51];
+}
+else {
+vErrors.push(err51);
+}
+errors++;
+}
+}
+let data27 = data.AUDIT_PASS_RESULTS;
+if(typeof data27 !== "string"){
+let dataType27 = typeof data27;
+let coerced27 = undefined;
+if(!(coerced27 !== undefined)){
+if(dataType27 == "number" || dataType27 == "boolean"){
+coerced27 = "" + data27;
+}
+else if(data27 === null){
+coerced27 = "";
+}
+else {
+const err52 = {instancePath:instancePath+"/AUDIT_PASS_RESULTS",schemaPath:"#/properties/AUDIT_PASS_RESULTS/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err52];
+}
+else {
+vErrors.push(err52);
+}
+errors++;
+}
+}
+if(coerced27 !== undefined){
+data27 = coerced27;
+if(data !== undefined){
+data["AUDIT_PASS_RESULTS"] = coerced27;
+}
+}
+}
+if(!((data27 === "on") || (data27 === "off"))){
+const err53 = {instancePath:instancePath+"/AUDIT_PASS_RESULTS",schemaPath:"#/properties/AUDIT_PASS_RESULTS/enum",keyword:"enum",params:{allowedValues: schema11.properties.AUDIT_PASS_RESULTS.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err53];
+}
+else {
+vErrors.push(err53);
+}
+errors++;
+}
+let data28 = data.AUDIT_MAX_REPORTS;
+if(!(((typeof data28 == "number") && (!(data28 % 1) && !isNaN(data28))) && (isFinite(data28)))){
+let dataType28 = typeof data28;
+let coerced28 = undefined;
+if(!(coerced28 !== undefined)){
+if(dataType28 === "boolean" || data28 === null
+              || (dataType28 === "string" && data28 && data28 == +data28 && !(data28 % 1))){
+coerced28 = +data28;
+}
+else {
+const err54 = {instancePath:instancePath+"/AUDIT_MAX_REPORTS",schemaPath:"#/properties/AUDIT_MAX_REPORTS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err54];
+}
+else {
+vErrors.push(err54);
+}
+errors++;
+}
+}
+if(coerced28 !== undefined){
+data28 = coerced28;
+if(data !== undefined){
+data["AUDIT_MAX_REPORTS"] = coerced28;
+}
+}
+}
+if((typeof data28 == "number") && (isFinite(data28))){
+if(data28 < 0 || isNaN(data28)){
+const err55 = {instancePath:instancePath+"/AUDIT_MAX_REPORTS",schemaPath:"#/properties/AUDIT_MAX_REPORTS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err55];
+}
+else {
+vErrors.push(err55);
+}
+errors++;
+}
+}
+let data29 = data.AUDIT_MAX_RESULTS_PER_REPORT;
+if(!(((typeof data29 == "number") && (!(data29 % 1) && !isNaN(data29))) && (isFinite(data29)))){
+let dataType29 = typeof data29;
+let coerced29 = undefined;
+if(!(coerced29 !== undefined)){
+if(dataType29 === "boolean" || data29 === null
+              || (dataType29 === "string" && data29 && data29 == +data29 && !(data29 % 1))){
+coerced29 = +data29;
+}
+else {
+const err56 = {instancePath:instancePath+"/AUDIT_MAX_RESULTS_PER_REPORT",schemaPath:"#/properties/AUDIT_MAX_RESULTS_PER_REPORT/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err56];
+}
+else {
+vErrors.push(err56);
+}
+errors++;
+}
+}
+if(coerced29 !== undefined){
+data29 = coerced29;
+if(data !== undefined){
+data["AUDIT_MAX_RESULTS_PER_REPORT"] = coerced29;
+}
+}
+}
+if((typeof data29 == "number") && (isFinite(data29))){
+if(data29 > 1000 || isNaN(data29)){
+const err57 = {instancePath:instancePath+"/AUDIT_MAX_RESULTS_PER_REPORT",schemaPath:"#/properties/AUDIT_MAX_RESULTS_PER_REPORT/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
+if(vErrors === null){
+vErrors = [err57];
+}
+else {
+vErrors.push(err57);
+}
+errors++;
+}
+if(data29 < 1 || isNaN(data29)){
+const err58 = {instancePath:instancePath+"/AUDIT_MAX_RESULTS_PER_REPORT",schemaPath:"#/properties/AUDIT_MAX_RESULTS_PER_REPORT/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err58];
+}
+else {
+vErrors.push(err58);
+}
+errors++;
+}
+}
+let data30 = data.AUDIT_LEASE_NAME;
+if(typeof data30 !== "string"){
+let dataType30 = typeof data30;
+let coerced30 = undefined;
+if(!(coerced30 !== undefined)){
+if(dataType30 == "number" || dataType30 == "boolean"){
+coerced30 = "" + data30;
+}
+else if(data30 === null){
+coerced30 = "";
+}
+else {
+const err59 = {instancePath:instancePath+"/AUDIT_LEASE_NAME",schemaPath:"#/properties/AUDIT_LEASE_NAME/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err59];
+}
+else {
+vErrors.push(err59);
+}
+errors++;
+}
+}
+if(coerced30 !== undefined){
+data30 = coerced30;
+if(data !== undefined){
+data["AUDIT_LEASE_NAME"] = coerced30;
+}
+}
+}
+if(typeof data30 === "string"){
+if(!pattern0.test(data30)){
+const err60 = {instancePath:instancePath+"/AUDIT_LEASE_NAME",schemaPath:"#/properties/AUDIT_LEASE_NAME/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$"+"\""};
+if(vErrors === null){
+vErrors = [err60];
+}
+else {
+vErrors.push(err60);
+}
+errors++;
+}
+}
+let data31 = data.AUDIT_LEASE_NAMESPACE;
+if(typeof data31 !== "string"){
+let dataType31 = typeof data31;
+let coerced31 = undefined;
+if(!(coerced31 !== undefined)){
+if(dataType31 == "number" || dataType31 == "boolean"){
+coerced31 = "" + data31;
+}
+else if(data31 === null){
+coerced31 = "";
+}
+else {
+const err61 = {instancePath:instancePath+"/AUDIT_LEASE_NAMESPACE",schemaPath:"#/properties/AUDIT_LEASE_NAMESPACE/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err61];
+}
+else {
+vErrors.push(err61);
+}
+errors++;
+}
+}
+if(coerced31 !== undefined){
+data31 = coerced31;
+if(data !== undefined){
+data["AUDIT_LEASE_NAMESPACE"] = coerced31;
+}
+}
+}
+let data32 = data.AUDIT_LEASE_DURATION_SECONDS;
+if(!(((typeof data32 == "number") && (!(data32 % 1) && !isNaN(data32))) && (isFinite(data32)))){
+let dataType32 = typeof data32;
+let coerced32 = undefined;
+if(!(coerced32 !== undefined)){
+if(dataType32 === "boolean" || data32 === null
+              || (dataType32 === "string" && data32 && data32 == +data32 && !(data32 % 1))){
+coerced32 = +data32;
+}
+else {
+const err62 = {instancePath:instancePath+"/AUDIT_LEASE_DURATION_SECONDS",schemaPath:"#/properties/AUDIT_LEASE_DURATION_SECONDS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err62];
+}
+else {
+vErrors.push(err62);
+}
+errors++;
+}
+}
+if(coerced32 !== undefined){
+data32 = coerced32;
+if(data !== undefined){
+data["AUDIT_LEASE_DURATION_SECONDS"] = coerced32;
+}
+}
+}
+if((typeof data32 == "number") && (isFinite(data32))){
+if(data32 > 600 || isNaN(data32)){
+const err63 = {instancePath:instancePath+"/AUDIT_LEASE_DURATION_SECONDS",schemaPath:"#/properties/AUDIT_LEASE_DURATION_SECONDS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600},message:"must be <= 600"};
+if(vErrors === null){
+vErrors = [err63];
+}
+else {
+vErrors.push(err63);
+}
+errors++;
+}
+if(data32 < 2 || isNaN(data32)){
+const err64 = {instancePath:instancePath+"/AUDIT_LEASE_DURATION_SECONDS",schemaPath:"#/properties/AUDIT_LEASE_DURATION_SECONDS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2},message:"must be >= 2"};
+if(vErrors === null){
+vErrors = [err64];
+}
+else {
+vErrors.push(err64);
+}
+errors++;
+}
+}
+let data33 = data.AUDIT_LEASE_RENEW_DEADLINE_SECONDS;
+if(!(((typeof data33 == "number") && (!(data33 % 1) && !isNaN(data33))) && (isFinite(data33)))){
+let dataType33 = typeof data33;
+let coerced33 = undefined;
+if(!(coerced33 !== undefined)){
+if(dataType33 === "boolean" || data33 === null
+              || (dataType33 === "string" && data33 && data33 == +data33 && !(data33 % 1))){
+coerced33 = +data33;
+}
+else {
+const err65 = {instancePath:instancePath+"/AUDIT_LEASE_RENEW_DEADLINE_SECONDS",schemaPath:"#/properties/AUDIT_LEASE_RENEW_DEADLINE_SECONDS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err65];
+}
+else {
+vErrors.push(err65);
+}
+errors++;
+}
+}
+if(coerced33 !== undefined){
+data33 = coerced33;
+if(data !== undefined){
+data["AUDIT_LEASE_RENEW_DEADLINE_SECONDS"] = coerced33;
+}
+}
+}
+if((typeof data33 == "number") && (isFinite(data33))){
+if(data33 > 599 || isNaN(data33)){
+const err66 = {instancePath:instancePath+"/AUDIT_LEASE_RENEW_DEADLINE_SECONDS",schemaPath:"#/properties/AUDIT_LEASE_RENEW_DEADLINE_SECONDS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599"};
+if(vErrors === null){
+vErrors = [err66];
+}
+else {
+vErrors.push(err66);
+}
+errors++;
+}
+if(data33 < 1 || isNaN(data33)){
+const err67 = {instancePath:instancePath+"/AUDIT_LEASE_RENEW_DEADLINE_SECONDS",schemaPath:"#/properties/AUDIT_LEASE_RENEW_DEADLINE_SECONDS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err67];
+}
+else {
+vErrors.push(err67);
+}
+errors++;
+}
+}
+let data34 = data.AUDIT_LEASE_RETRY_SECONDS;
+if(!(((typeof data34 == "number") && (!(data34 % 1) && !isNaN(data34))) && (isFinite(data34)))){
+let dataType34 = typeof data34;
+let coerced34 = undefined;
+if(!(coerced34 !== undefined)){
+if(dataType34 === "boolean" || data34 === null
+              || (dataType34 === "string" && data34 && data34 == +data34 && !(data34 % 1))){
+coerced34 = +data34;
+}
+else {
+const err68 = {instancePath:instancePath+"/AUDIT_LEASE_RETRY_SECONDS",schemaPath:"#/properties/AUDIT_LEASE_RETRY_SECONDS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err68];
+}
+else {
+vErrors.push(err68);
+}
+errors++;
+}
+}
+if(coerced34 !== undefined){
+data34 = coerced34;
+if(data !== undefined){
+data["AUDIT_LEASE_RETRY_SECONDS"] = coerced34;
+}
+}
+}
+if((typeof data34 == "number") && (isFinite(data34))){
+if(data34 > 300 || isNaN(data34)){
+const err69 = {instancePath:instancePath+"/AUDIT_LEASE_RETRY_SECONDS",schemaPath:"#/properties/AUDIT_LEASE_RETRY_SECONDS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 300},message:"must be <= 300"};
+if(vErrors === null){
+vErrors = [err69];
+}
+else {
+vErrors.push(err69);
+}
+errors++;
+}
+if(data34 < 1 || isNaN(data34)){
+const err70 = {instancePath:instancePath+"/AUDIT_LEASE_RETRY_SECONDS",schemaPath:"#/properties/AUDIT_LEASE_RETRY_SECONDS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err70];
+}
+else {
+vErrors.push(err70);
+}
+errors++;
+}
+}
+let data35 = data.POD_NAME;
+if(typeof data35 !== "string"){
+let dataType35 = typeof data35;
+let coerced35 = undefined;
+if(!(coerced35 !== undefined)){
+if(dataType35 == "number" || dataType35 == "boolean"){
+coerced35 = "" + data35;
+}
+else if(data35 === null){
+coerced35 = "";
+}
+else {
+const err71 = {instancePath:instancePath+"/POD_NAME",schemaPath:"#/properties/POD_NAME/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err71];
+}
+else {
+vErrors.push(err71);
+}
+errors++;
+}
+}
+if(coerced35 !== undefined){
+data35 = coerced35;
+if(data !== undefined){
+data["POD_NAME"] = coerced35;
+}
+}
+}
+let data36 = data.POD_NAMESPACE;
+if(typeof data36 !== "string"){
+let dataType36 = typeof data36;
+let coerced36 = undefined;
+if(!(coerced36 !== undefined)){
+if(dataType36 == "number" || dataType36 == "boolean"){
+coerced36 = "" + data36;
+}
+else if(data36 === null){
+coerced36 = "";
+}
+else {
+const err72 = {instancePath:instancePath+"/POD_NAMESPACE",schemaPath:"#/properties/POD_NAMESPACE/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err72];
+}
+else {
+vErrors.push(err72);
+}
+errors++;
+}
+}
+if(coerced36 !== undefined){
+data36 = coerced36;
+if(data !== undefined){
+data["POD_NAMESPACE"] = coerced36;
+}
+}
+}
+}
+else {
+const err73 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err73];
+}
+else {
+vErrors.push(err73);
 }
 errors++;
 }

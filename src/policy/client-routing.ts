@@ -1,11 +1,15 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { V1Service, V1StatefulSet } from '@kubernetes/client-node';
+import type { ServerSettings } from '../engines/index.js';
 import { desiredReplicas, detectDatabase, inspectServer } from './detect.js';
 import { exceptionFor } from './exceptions.js';
+import { type InspectedDatabase, inspectedFacts } from './facts.js';
 import type { StatefulSetListLookup } from './service-protection.js';
 import type {
+  DatabaseTarget,
   Decision,
   Exemption,
+  Finding,
   Operation,
   PolicyContext,
   PolicySettings,
@@ -48,46 +52,63 @@ function selectsPodsOf(service: V1Service, statefulSet: V1StatefulSet): boolean 
   return Object.entries(service.spec?.selector ?? {}).every(([key, value]) => labels[key] === value);
 }
 
+/** A replicated database: the StatefulSet, its engine and how its members are addressed. */
+interface ReplicatedDatabase {
+  statefulSet: V1StatefulSet;
+  target: DatabaseTarget;
+  replicaSetName: string;
+  port: number;
+}
+
 /**
- * The replica-set name and port of a MongoDB StatefulSet with more than one member, else
- * undefined: in every form the engine reads (flags, shell wrapper, Bitnami environment, and a
- * config file when its ConfigMap was read).
+ * The replica-set name and port of a database StatefulSet with more than one member, from its
+ * server settings (every form the engine reads: flags, shell wrapper, environment, and a config
+ * file when its ConfigMap was read), else undefined.
  */
-function replicatedDatabase(
+function replicated(
+  statefulSet: V1StatefulSet,
+  target: DatabaseTarget | undefined,
+  server: ServerSettings | undefined,
+): ReplicatedDatabase | undefined {
+  if (!target || !server || desiredReplicas(statefulSet) <= 1 || statefulSet.metadata?.deletionTimestamp) {
+    return undefined;
+  }
+  const wiring = server.replicaSet;
+  return wiring.state === 'member'
+    ? { statefulSet, target, replicaSetName: wiring.name, port: server.port }
+    : undefined;
+}
+
+/** The same, for a StatefulSet listed from the namespace (no ConfigMaps read for it). */
+function replicatedListed(
   statefulSet: V1StatefulSet,
   namespace: string,
   settings: PolicySettings,
   context: PolicyContext,
-) {
+): ReplicatedDatabase | undefined {
   if (desiredReplicas(statefulSet) <= 1 || statefulSet.metadata?.deletionTimestamp) return undefined;
   const target = detectDatabase(statefulSet);
   if (!target) return undefined;
   const server = inspectServer(statefulSet, target, namespace, settings.clusterDomain, context.configMaps);
-  const wiring = server.replicaSet;
-  return wiring.state === 'member' ? { target, replicaSetName: wiring.name, port: server.port } : undefined;
+  return replicated(statefulSet, target, server);
 }
 
 /** The warning for one Service over one replicated StatefulSet, with both ways to connect. */
 function routingFinding(
   service: V1Service,
-  statefulSet: V1StatefulSet,
+  database: ReplicatedDatabase,
   namespace: string,
   settings: PolicySettings,
-  context: PolicyContext,
 ): string | undefined {
-  if (!balancesOverPods(service) || !selectsPodsOf(service, statefulSet)) return undefined;
-  const replicated = replicatedDatabase(statefulSet, namespace, settings, context);
-  if (!replicated) return undefined;
-  const { target, replicaSetName, port } = replicated;
+  if (!balancesOverPods(service) || !selectsPodsOf(service, database.statefulSet)) return undefined;
+  const { statefulSet, target, replicaSetName, port } = database;
   const sts = statefulSet.metadata?.name ?? '(unnamed)';
   const headless = statefulSet.spec?.serviceName || `${sts}-headless`;
-  const domain = `${headless}.${namespace}.svc.${settings.clusterDomain}`;
-  const members = Array.from(
-    { length: Math.min(desiredReplicas(statefulSet), 7) },
-    (_, i) => `${sts}-${i}.${domain}:${port}`,
-  );
-  const service_ = `Service "${namespace}/${service.metadata?.name}"`;
-  return `${service_} [client-routing]: it load-balances over the pods of StatefulSet "${namespace}/${sts}" (${target.engine.displayName} replica set "${replicaSetName}", ${desiredReplicas(statefulSet)} members), so a client connecting through it lands on any member, SECONDARY included, where writes fail and reads can be stale. Fix: connect with the seed list mongodb://${members.join(',')}/?replicaSet=${replicaSetName}, or with mongodb+srv://${domain}/?replicaSet=${replicaSetName}&tls=false (SRV records need the headless Service's port named "mongodb"). If only replica-set-aware clients use this Service as a seed (replicaSet=${replicaSetName} in their URI), annotate it ${CLIENT_ROUTING_ANNOTATION}=${SEED_ONLY}.`;
+  const srvDomain = `${headless}.${namespace}.svc.${settings.clusterDomain}`;
+  const replicas = desiredReplicas(statefulSet);
+  const members = Array.from({ length: Math.min(replicas, 7) }, (_, i) => `${sts}-${i}.${srvDomain}:${port}`);
+  const words = target.engine.wording.clientRouting({ replicaSetName, members, srvDomain });
+  return `Service "${namespace}/${service.metadata?.name}" [client-routing]: it load-balances over the pods of StatefulSet "${namespace}/${sts}" (${target.engine.displayName} replica set "${replicaSetName}", ${replicas} members), so a client connecting through it ${words.risk}. Fix: ${words.connect}. If only replica-set-aware clients use this Service as a seed (${words.seedClients}), annotate it ${CLIENT_ROUTING_ANNOTATION}=${SEED_ONLY}.`;
 }
 
 /**
@@ -119,7 +140,7 @@ export function validateClientRouting(
   statefulSets?: StatefulSetListLookup,
   context: PolicyContext = {},
 ): Decision {
-  const allow: Decision = { allowed: true, violations: [], warnings: [], message: '' };
+  const allow: Decision = { allowed: true, violations: [], findings: [], warnings: [], message: '' };
   if (!clientRoutingNeedsStatefulSets(review, settings) || !review.object) return allow;
   const mode = settings.rules['client-routing'];
   const found = statefulSets ?? { outcome: 'unavailable', reason: 'no look-up was made' };
@@ -131,6 +152,7 @@ export function validateClientRouting(
     return {
       allowed: false,
       violations: [{ rule: 'client-routing', problem, fix }],
+      findings: [{ check: 'client-routing', outcome: 'deny', problem, fix, unverified: true }],
       warnings: [],
       message: `sts-guard denied Service "${review.namespace}/${review.name}".\n1. [client-routing] ${problem}\n   Fix: ${fix}`,
     };
@@ -138,76 +160,125 @@ export function validateClientRouting(
   const service = review.object;
   // A StatefulSet a platform exception exempts from this rule is left out, and the waiver recorded.
   const exemptions: Exemption[] = [];
-  const exceptions = new Set<string>();
-  const findings = found.statefulSets
-    .map((sts) => {
-      const finding = routingFinding(service, sts, review.namespace, settings, context);
-      const exception = finding && exceptionFor(context.exceptions, sts, review.namespace, 'client-routing');
-      if (!exception) return finding;
-      exemptions.push({ exception: exception.name, rule: 'client-routing' });
-      exceptions.add(exception.name);
-      return undefined;
-    })
-    .filter((f): f is string => f !== undefined);
+  const waivedFindings: Finding[] = [];
+  const problems: string[] = [];
+  for (const sts of found.statefulSets) {
+    // The cheap test first: only StatefulSets whose pods the Service selects are inspected.
+    if (!selectsPodsOf(service, sts)) continue;
+    const database = replicatedListed(sts, review.namespace, settings, context);
+    const problem = database && routingFinding(service, database, review.namespace, settings);
+    if (!problem) continue;
+    const exception = exceptionFor(context.exceptions, sts, review.namespace, 'client-routing');
+    if (!exception) {
+      problems.push(problem);
+      continue;
+    }
+    exemptions.push({ exception: exception.name, rule: 'client-routing' });
+    waivedFindings.push({
+      check: 'client-routing',
+      outcome: 'waived',
+      problem,
+      exception: { name: exception.name, reason: exception.reason },
+    });
+  }
+  const names = [...new Set(exemptions.map((e) => e.exception))];
   const waived: Partial<Decision> =
     exemptions.length > 0
-      ? {
-          exemptions,
-          auditAnnotations: { exception: [...exceptions].map((n) => `${n}:client-routing`).join(',') },
-        }
+      ? { exemptions, auditAnnotations: { exception: names.map((n) => `${n}:client-routing`).join(',') } }
       : {};
-  if (findings.length === 0) return { ...allow, ...waived };
-  if (mode === 'warn') return { ...allow, warnings: findings, ...waived };
+  if (problems.length === 0) return { ...allow, findings: waivedFindings, ...waived };
+  if (mode === 'warn') {
+    const findings: Finding[] = problems.map((problem) => ({
+      check: 'client-routing',
+      outcome: 'warn',
+      problem,
+      warning: problem,
+    }));
+    return { ...allow, findings: [...findings, ...waivedFindings], warnings: problems, ...waived };
+  }
   return {
     ...waived,
     allowed: false,
-    violations: findings.map((problem) => ({ rule: 'client-routing', problem, fix: '' })),
+    violations: problems.map((problem) => ({ rule: 'client-routing', problem, fix: '' })),
+    findings: [
+      ...problems.map((problem): Finding => ({ check: 'client-routing', outcome: 'deny', problem })),
+      ...waivedFindings,
+    ],
     warnings: [],
-    message: `sts-guard denied Service "${review.namespace}/${review.name}".\n${findings.map((f, i) => `${i + 1}. ${f}`).join('\n')}`,
+    message: `sts-guard denied Service "${review.namespace}/${review.name}".\n${problems.map((f, i) => `${i + 1}. ${f}`).join('\n')}`,
   };
 }
 
 /**
  * True when a StatefulSet review needs the Services of its namespace for the client-routing rule:
- * a replicated MongoDB being created, scaled above one member, or given new pod labels (a Service
+ * a replicated database being created, scaled above one member, or given new pod labels (a Service
  * may already balance over its pods).
  */
-export function clientRoutingNeedsServices(
-  review: StatefulSetReview,
+export function clientRoutingNeedsServicesFor(
+  db: InspectedDatabase | undefined,
   settings: PolicySettings,
-  context: PolicyContext = {},
+  context: Pick<PolicyContext, 'exceptions'> = {},
 ): boolean {
-  if (settings.rules['client-routing'] === 'off' || !review.object) return false;
-  const replicated = (sts: V1StatefulSet) => replicatedDatabase(sts, review.namespace, settings, context);
-  if (replicated(review.object) === undefined) return false;
-  if (exceptionFor(context.exceptions, review.object, review.namespace, 'client-routing')) return false;
+  if (!db || settings.rules['client-routing'] === 'off') return false;
+  if (!replicated(db.statefulSet, db.target, db.server)) return false;
+  const { review } = db;
+  if (exceptionFor(context.exceptions, db.statefulSet, review.namespace, 'client-routing')) return false;
   if (review.operation === 'CREATE') return true;
   // An UPDATE only when it makes the set replicated or relabels its pods: routine updates list nothing.
   if (review.operation !== 'UPDATE' || !review.oldObject) return false;
   return (
-    replicated(review.oldObject) === undefined ||
+    replicatedListed(review.oldObject, review.namespace, settings, { configMaps: db.configMaps }) ===
+      undefined ||
     !isDeepStrictEqual(
       review.oldObject.spec?.template?.metadata?.labels,
-      review.object.spec?.template?.metadata?.labels,
+      db.statefulSet.spec?.template?.metadata?.labels,
     )
   );
 }
 
 /**
- * The client-routing warnings for a StatefulSet CREATE/UPDATE: one per Service of its namespace
- * that load-balances over its pods. Always warnings, whatever the mode: the Service is what is
- * wrong, and it is judged (and, under `enforce`, denied) on its own CREATE/UPDATE.
+ * The client-routing findings for a StatefulSet CREATE/UPDATE that `clientRoutingNeedsServicesFor`
+ * said needs its namespace's Services: one per Service that load-balances over its pods. Always
+ * warnings, whatever the mode: the Service is what is wrong, and it is judged (and, under
+ * `enforce`, denied) on its own CREATE/UPDATE.
  */
+export function clientRoutingFindings(
+  db: InspectedDatabase,
+  settings: PolicySettings,
+  services: ServiceListLookup,
+): Finding[] {
+  if (services.outcome !== 'found') return [];
+  const database = replicated(db.statefulSet, db.target, db.server);
+  if (!database) return [];
+  const findings: Finding[] = [];
+  for (const service of services.services) {
+    const warning = routingFinding(service, database, db.namespace, settings);
+    if (warning) findings.push({ check: 'client-routing', outcome: 'warn', problem: warning, warning });
+  }
+  return findings;
+}
+
+/** `clientRoutingNeedsServicesFor`, from the review (the policy's review-in form). */
+export function clientRoutingNeedsServices(
+  review: StatefulSetReview,
+  settings: PolicySettings,
+  context: PolicyContext = {},
+): boolean {
+  return clientRoutingNeedsServicesFor(
+    inspectedFacts(review, settings, context.configMaps),
+    settings,
+    context,
+  );
+}
+
+/** The warnings of `clientRoutingFindings`, from the review (the policy's review-in form). */
 export function clientRoutingWarnings(
   review: StatefulSetReview,
   settings: PolicySettings,
   services: ServiceListLookup | undefined,
   context: PolicyContext = {},
 ): string[] {
-  if (!clientRoutingNeedsServices(review, settings, context) || !review.object) return [];
-  if (services?.outcome !== 'found') return [];
-  const statefulSet = review.object;
-  return services.services
-    .map((service) => routingFinding(service, statefulSet, review.namespace, settings, context))
-    .filter((f): f is string => f !== undefined);
+  const db = inspectedFacts(review, settings, context.configMaps);
+  if (!db || !services || !clientRoutingNeedsServicesFor(db, settings, context)) return [];
+  return clientRoutingFindings(db, settings, services).map((f) => f.problem);
 }

@@ -1,5 +1,5 @@
 import type { V1StatefulSet } from '@kubernetes/client-node';
-import type { RuleId } from './types.js';
+import type { RuleId } from './rules.js';
 
 /** A Kubernetes label selector (metav1.LabelSelector). */
 export interface LabelSelector {

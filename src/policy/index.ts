@@ -1,7 +1,9 @@
 /** The pure policy: review in, decision and patch out. No I/O, no clock. */
 export {
   CLIENT_ROUTING_ANNOTATION,
+  clientRoutingFindings,
   clientRoutingNeedsServices,
+  clientRoutingNeedsServicesFor,
   clientRoutingNeedsStatefulSets,
   clientRoutingWarnings,
   SEED_ONLY,
@@ -15,12 +17,31 @@ export {
   type LabelSelector,
   NO_EXCEPTIONS,
   type PolicyException,
+  selectorMatches,
 } from './exceptions.js';
-export { claimsToLookUp, INJECTED_ANNOTATION, mutateStatefulSet, RESET_ANNOTATION } from './mutate.js';
+export {
+  type DatabaseFacts,
+  databaseFacts,
+  type InspectedDatabase,
+  inspectDatabase,
+  inspectedFacts,
+  type JudgedReview,
+} from './facts.js';
+export {
+  claimsToLookUp,
+  INJECTED_ANNOTATION,
+  mutateStatefulSet,
+  needsClaims,
+  planMutation,
+  RESET_ANNOTATION,
+} from './mutate.js';
 export { STEPPED_ASIDE_ANNOTATION, stepAsideReason } from './owners.js';
 export {
+  planScale,
+  type ScalePlan,
   type ScaleReview,
   type StatefulSetLookup,
+  scaleDecision,
   scaledStatefulSetReview,
   scaleReplicas,
   statefulSetToLookUpForScale,
@@ -37,6 +58,9 @@ export * from './types.js';
 export {
   configMapsToLookUp,
   EXCEPTION_ANNOTATION,
+  headlessServiceFor,
   headlessServiceToLookUp,
+  judgeStatefulSet,
+  steppedAsideDecision,
   validateStatefulSet,
 } from './validate.js';

@@ -63,7 +63,10 @@ export function statefulSetToLookUpForScale(
  * object with the Scale's replica count. Scaling changes the spec, so it is held to the rules like
  * any other spec change; scaling to the current count changes nothing and is not.
  */
-export function scaledStatefulSetReview(review: ScaleReview, statefulSet: V1StatefulSet): StatefulSetReview {
+export function scaledStatefulSetReview(
+  review: ScaleReview,
+  statefulSet: V1StatefulSet,
+): StatefulSetReview & { object: V1StatefulSet } {
   return {
     operation: 'UPDATE',
     namespace: review.namespace,
@@ -78,17 +81,83 @@ export function scaledStatefulSetReview(review: ScaleReview, statefulSet: V1Stat
 const UNAVAILABLE_FIX =
   'retry once sts-guard can reach the Kubernetes API with get on statefulsets (see its logs); scaling to 1 replica is always admitted.';
 
-const allow = (warnings: string[] = []): Decision => ({
+const allow = (warnings: string[] = [], findings: Decision['findings'] = []): Decision => ({
   allowed: true,
   violations: [],
+  findings,
   warnings,
   message: '',
 });
 
+/** A scale review once the StatefulSet is read: decided already, or the StatefulSet update it amounts to. */
+export type ScalePlan =
+  | { decided: Decision }
+  | { scaled: StatefulSetReview & { object: V1StatefulSet }; statefulSet: V1StatefulSet; replicas: number };
+
 /**
- * The validating decision for a scale. Pure: the StatefulSet (from `statefulSetToLookUpForScale`)
- * and, when `headlessServiceToLookUp` of `scaledStatefulSetReview` names one, its Service are read
- * by the caller and passed in.
+ * What a scale amounts to, given the StatefulSet the edge read (`statefulSetToLookUpForScale`):
+ * admitted outright (0 or 1 replicas, a StatefulSet that is gone), refused or warned about when it
+ * could not be read, or an update of the StatefulSet to judge like any other.
+ */
+export function planScale(
+  review: ScaleReview,
+  settings: PolicySettings,
+  statefulSet: StatefulSetLookup | undefined,
+): ScalePlan {
+  if (!statefulSetToLookUpForScale(review, settings)) return { decided: allow() };
+  const replicas = scaleReplicas(review.object);
+  const name = `StatefulSet "${review.namespace}/${review.name}"`;
+  const found = statefulSet ?? { outcome: 'unavailable', reason: 'no look-up was made' };
+  switch (found.outcome) {
+    // The API server answers the scale itself with 404; there is nothing to protect.
+    case 'not-found':
+      return { decided: allow() };
+    case 'unavailable': {
+      const problem = `could not read ${name} to check scaling it to ${replicas} replicas: ${found.reason}.`;
+      const rule = SCALE_RULES.find((r) => settings.rules[r] !== 'off') ?? 'replica-set';
+      if (settings.lookupFailureMode === 'warn') {
+        return {
+          decided: allow(
+            [problem],
+            [{ check: rule, outcome: 'warn', problem, warning: problem, unverified: true }],
+          ),
+        };
+      }
+      // Failing closed is the platform team's choice (lookupFailureMode), as for the Service look-up.
+      return {
+        decided: {
+          allowed: false,
+          violations: [{ rule, problem, fix: UNAVAILABLE_FIX }],
+          findings: [{ check: rule, outcome: 'deny', problem, fix: UNAVAILABLE_FIX, unverified: true }],
+          warnings: [],
+          message: `sts-guard denied scaling ${name} to ${replicas} replicas.\n1. [${rule}] ${problem}\n   Fix: ${UNAVAILABLE_FIX}`,
+        },
+      };
+    }
+    case 'found': {
+      const scaled = scaledStatefulSetReview(review, found.statefulSet);
+      return { scaled, statefulSet: found.statefulSet, replicas };
+    }
+  }
+}
+
+/** The scaled StatefulSet's decision as the scale's: a denial says why scaling is held to the rules. */
+export function scaleDecision(
+  review: ScaleReview,
+  plan: Extract<ScalePlan, { scaled: unknown }>,
+  judged: Decision,
+): Decision {
+  if (judged.allowed) return judged;
+  return {
+    ...judged,
+    message: `${judged.message}\nScaling to ${plan.replicas} replicas (kubectl scale, an autoscaler) changes spec.replicas, so it is held to the same rules: fix ${describe(plan.statefulSet, review.namespace)} first, or keep it at 1 replica.`,
+  };
+}
+
+/**
+ * The validating decision for a scale (the policy's review-in form): the StatefulSet (from
+ * `statefulSetToLookUpForScale`) and, when `headlessServiceToLookUp` of `scaledStatefulSetReview`
+ * names one, its Service are read by the caller and passed in.
  */
 export function validateScale(
   review: ScaleReview,
@@ -97,40 +166,7 @@ export function validateScale(
   service?: ServiceLookup,
   context: PolicyContext = {},
 ): Decision {
-  if (!statefulSetToLookUpForScale(review, settings)) return allow();
-  const replicas = scaleReplicas(review.object);
-  const name = `StatefulSet "${review.namespace}/${review.name}"`;
-  const found = statefulSet ?? { outcome: 'unavailable', reason: 'no look-up was made' };
-  switch (found.outcome) {
-    // The API server answers the scale itself with 404; there is nothing to protect.
-    case 'not-found':
-      return allow();
-    case 'unavailable': {
-      const problem = `could not read ${name} to check scaling it to ${replicas} replicas: ${found.reason}.`;
-      if (settings.lookupFailureMode === 'warn') return allow([problem]);
-      // Failing closed is the platform team's choice (lookupFailureMode), as for the Service look-up.
-      const rule = SCALE_RULES.find((r) => settings.rules[r] !== 'off') ?? 'replica-set';
-      return {
-        allowed: false,
-        violations: [
-          {
-            rule,
-            problem,
-            fix: UNAVAILABLE_FIX,
-          },
-        ],
-        warnings: [],
-        message: `sts-guard denied scaling ${name} to ${replicas} replicas.\n1. [${rule}] ${problem}\n   Fix: ${UNAVAILABLE_FIX}`,
-      };
-    }
-    case 'found': {
-      const scaled = scaledStatefulSetReview(review, found.statefulSet);
-      const decision = validateStatefulSet(scaled, settings, service, context);
-      if (decision.allowed) return decision;
-      return {
-        ...decision,
-        message: `${decision.message}\nScaling to ${replicas} replicas (kubectl scale, an autoscaler) changes spec.replicas, so it is held to the same rules: fix ${describe(found.statefulSet, review.namespace)} first, or keep it at 1 replica.`,
-      };
-    }
-  }
+  const plan = planScale(review, settings, statefulSet);
+  if ('decided' in plan) return plan.decided;
+  return scaleDecision(review, plan, validateStatefulSet(plan.scaled, settings, service, context));
 }

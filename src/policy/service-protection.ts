@@ -98,37 +98,56 @@ export function validateServiceChange(
   statefulSets?: StatefulSetListLookup,
   context: PolicyContext = {},
 ): Decision {
-  const allow: Decision = { allowed: true, violations: [], warnings: [], message: '' };
+  const allow: Decision = { allowed: true, violations: [], findings: [], warnings: [], message: '' };
   if (!serviceProtectionNeedsStatefulSets(review, settings)) return allow;
   const what = removal(review) ?? '';
   const found = statefulSets ?? { outcome: 'unavailable', reason: 'no look-up was made' };
 
   let violation: Violation;
+  let unverified = false;
   let mode = settings.rules['service-protection'];
   if (found.outcome === 'unavailable') {
     const problem = `could not list the StatefulSets in namespace "${review.namespace}" to check that no replicated database uses Service "${review.name}": ${found.reason}.`;
-    if (settings.lookupFailureMode === 'warn') return { ...allow, warnings: [`${what}: ${problem}`] };
+    if (settings.lookupFailureMode === 'warn') {
+      const warning = `${what}: ${problem}`;
+      return {
+        ...allow,
+        findings: [{ check: 'service-protection', outcome: 'warn', problem, warning, unverified: true }],
+        warnings: [warning],
+      };
+    }
     // Failing closed is the platform team's choice (lookupFailureMode), whatever the rule's mode.
     mode = 'enforce';
     violation = { rule: 'service-protection', problem, fix: LIST_FIX };
+    unverified = true;
   } else {
     // An operator keeps its own Service; a StatefulSet exempt from this rule does not hold it either.
     const exemptions: Exemption[] = [];
+    const reasons = new Map<string, string>();
     const served = statefulSetsServedBy(review.name, found.statefulSets).filter((sts) => {
       const target = detectDatabase(sts);
       if (target && stepAsideReason(sts, target.engine, settings)) return false;
       const exception = exceptionFor(context.exceptions, sts, review.namespace, 'service-protection');
-      if (exception) exemptions.push({ exception: exception.name, rule: 'service-protection' });
+      if (exception) {
+        exemptions.push({ exception: exception.name, rule: 'service-protection' });
+        reasons.set(exception.name, exception.reason);
+      }
       return !exception;
     });
     if (served.length === 0) {
       if (exemptions.length === 0) return allow;
       const names = [...new Set(exemptions.map((e) => e.exception))];
+      const warning = `${what} [service-protection] waived by exception ${names.map((n) => `"${n}"`).join(', ')}`;
       return {
         ...allow,
-        warnings: [
-          `${what} [service-protection] waived by exception ${names.map((n) => `"${n}"`).join(', ')}`,
-        ],
+        findings: names.map((name) => ({
+          check: 'service-protection',
+          outcome: 'waived',
+          problem: `${what} would take away the headless Service of a replicated database.`,
+          warning,
+          exception: { name, reason: reasons.get(name) ?? '' },
+        })),
+        warnings: [warning],
         exemptions,
         auditAnnotations: { exception: names.map((n) => `${n}:service-protection`).join(',') },
       };
@@ -136,10 +155,20 @@ export function validateServiceChange(
     violation = protectionViolation(review, served);
   }
 
-  if (mode === 'warn') return { ...allow, warnings: [`${what} [${violation.rule}]: ${violation.problem}`] };
+  const { problem, fix } = violation;
+  const flag = unverified ? { unverified: true as const } : {};
+  if (mode === 'warn') {
+    const warning = `${what} [${violation.rule}]: ${problem}`;
+    return {
+      ...allow,
+      findings: [{ check: 'service-protection', outcome: 'warn', problem, fix, warning, ...flag }],
+      warnings: [warning],
+    };
+  }
   return {
     allowed: false,
     violations: [violation],
+    findings: [{ check: 'service-protection', outcome: 'deny', problem, fix, ...flag }],
     warnings: [],
     message: `sts-guard denied ${what}.\n1. [${violation.rule}] ${violation.problem}\n   Fix: ${violation.fix}`,
   };

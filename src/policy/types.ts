@@ -1,17 +1,19 @@
 import type { V1Container, V1PersistentVolumeClaim, V1Service, V1StatefulSet } from '@kubernetes/client-node';
 import type { ConfigMaps, DatabaseEngine } from '../engines/index.js';
 import type { ExceptionList } from './exceptions.js';
+import type { CheckId, RuleId, RuleMode } from './rules.js';
 
 export type { ConfigMapLookup, ConfigMaps } from '../engines/index.js';
+export {
+  ADVISORY_IDS,
+  type AdvisoryId,
+  type CheckId,
+  RULE_IDS,
+  type RuleId,
+  type RuleMode,
+} from './rules.js';
 
 export type Operation = 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';
-
-/** `enforce` denies, `warn` admits with a warning, `off` skips the rule. */
-export type RuleMode = 'enforce' | 'warn' | 'off';
-
-/** The rules a platform team can tune; ids appear in messages, metrics and configuration. */
-export const RULE_IDS = ['replica-set', 'headless-service', 'service-protection', 'client-routing'] as const;
-export type RuleId = (typeof RULE_IDS)[number];
 
 export interface PolicySettings {
   rules: Record<RuleId, RuleMode>;
@@ -71,10 +73,36 @@ export interface Violation {
   fix: string;
 }
 
+/**
+ * One finding about one object, in the form every consumer reads: the webhook turns findings into
+ * a denial or admission warnings, `sts-guard check` into rows, the audit into policy-report results.
+ */
+export interface Finding {
+  check: CheckId;
+  /**
+   * `deny`: the object is refused (an enforced rule, or a look-up that failed under
+   * lookupFailureMode deny); `warn`: admitted with a warning; `waived`: a platform exception
+   * waived a rule that would have denied or warned.
+   */
+  outcome: 'deny' | 'warn' | 'waived';
+  /** What is wrong, in one sentence. */
+  problem: string;
+  /** The exact change that fixes it, where the policy knows one. */
+  fix?: string;
+  /** The admission warning as kubectl shows it (`warn` and `waived` only). */
+  warning?: string;
+  /** The platform exception that waived it (`waived` only). */
+  exception?: { name: string; reason: string };
+  /** True when a failed look-up, not the object, is why: nothing was verified. */
+  unverified?: true;
+}
+
 export interface Decision {
   allowed: boolean;
   /** Violations of rules in `enforce` mode that caused a denial. */
   violations: Violation[];
+  /** Everything the rules and advisories found, denials included, in the order of `warnings`. */
+  findings: Finding[];
   /** Short findings returned to the user as admission warnings. */
   warnings: string[];
   /** The denial message (empty when allowed). */

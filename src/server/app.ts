@@ -1,6 +1,5 @@
 import { STATUS_CODES } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
-import type { TLSSocket } from 'node:tls';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyError,
@@ -8,9 +7,8 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import type { Logger } from 'pino';
-import { MalformedReviewError } from '../admission/parse.js';
-import type { ReviewContext } from '../admission/review.js';
 import type { Config } from '../config.js';
+import type { ReviewContext } from '../pipeline/ports.js';
 import { type MetricsOptions, metricsPlugin } from './metrics.js';
 import { admissionPlugin } from './plugins/admission.js';
 import { healthPlugin } from './plugins/health.js';
@@ -87,39 +85,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     });
   });
 
-  // JSON.parse alone: Fastify's default parser (secure-json-parse) also scans every body twice with
-  // regular expressions for prototype-poisoning keys; readAdmissionReview refuses those keys in
-  // the walk it makes anyway for the depth limit, so the review routes pay for one pass, not three.
-  // Any other JSON route added here must call hazardIn() itself.
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
-    try {
-      done(null, JSON.parse(body as string));
-    } catch (error) {
-      done(new MalformedReviewError(`body is not valid JSON: ${(error as Error).message}`), undefined);
-    }
-  });
-
-  if (clientCa) {
-    app.addHook('onRequest', async (request, reply) => {
-      const route = request.routeOptions.url;
-      if (route !== '/validate' && route !== '/mutate') return;
-      const socket = request.raw.socket as TLSSocket;
-      if (socket.authorized) return;
-      return reply.code(401).send({
-        statusCode: 401,
-        error: 'Unauthorized',
-        message: `a client certificate signed by the configured client CA (TLS_CLIENT_CA_FILE) is required: ${socket.authorizationError ?? 'none presented'}`,
-      });
-    });
-  }
-
   await app.register(healthPlugin);
   await app.register(metricsPlugin, {
     certificate: options.https?.cert,
     exceptions: options.exceptionStatus,
   });
+  // Reviews are counted by the metrics plugin, registered above: its decorators reach this child context.
   await app.register(admissionPlugin, {
+    requireClientCertificate: Boolean(clientCa),
     settings: options.settings,
     services: options.services,
     statefulSets: options.statefulSets,

@@ -2,8 +2,9 @@ import { X509Certificate } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { LookupOutcome, Verdict } from '../admission/review.js';
+import type { Verdict } from '../admission/responses.js';
 import type { ExceptionListStatus } from '../exceptions/source.js';
+import type { LookupOutcome } from '../pipeline/ports.js';
 import type { Exemption } from '../policy/index.js';
 
 /** One answered review, as the admission plugin logs it. */

@@ -1,28 +1,16 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { resolve } from 'node:path';
 import t from 'tap';
-
-const repo = resolve(import.meta.dirname, '../..');
+import { runProcess } from '../support/processes.js';
+import { repoRoot } from '../support/repo.js';
 
 t.test(
   'npm run bench:smoke runs every part against sts-guard and the baseline and prints the tables',
   async (t) => {
     // The script itself, as `npm run bench:smoke` runs it; without the npm wrapper's output.
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--smoke'], {
-      cwd: repo,
-      env: { ...process.env, NODE_OPTIONS: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-    });
-    const [code] = (await once(child, 'exit')) as [number | null];
+    const { code, stdout, stderr } = await runProcess(
+      process.execPath,
+      ['--import', 'tsx', 'bench/run.ts', '--smoke'],
+      { cwd: repoRoot, env: { ...process.env, NODE_OPTIONS: '' } },
+    );
 
     // The phases with their times, for whoever reads CI's log; all of stderr when it failed.
     t.comment(

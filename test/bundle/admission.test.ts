@@ -1,18 +1,18 @@
 import type { V1Container, V1Service, V1StatefulSet } from '@kubernetes/client-node';
-import jsonpatch from 'fast-json-patch';
 import t from 'tap';
 import {
   detectDatabase,
   headlessServiceToLookUp,
   INJECTED_ANNOTATION,
-  type JsonPatchOperation,
   mutateStatefulSet,
   type ServiceLookup,
   type StatefulSetReview,
   validateStatefulSet,
 } from '../../src/policy/index.js';
 import { defaultSettings, newStatefulSetLookups } from '../support/fixtures.js';
-import { OVERLAYS, type Overlay, ofKind, type RenderedObject, render } from './manifests.js';
+import { applied } from '../support/json-patch.js';
+import { type RenderedObject, render } from '../support/kustomize.js';
+import { OVERLAYS, type Overlay, ofKind } from './manifests.js';
 
 // What the API server does with each rendered StatefulSet, in its order: mutating admission
 // (sts-guard's JSON Patch applied), then validating admission of the mutated object, with the
@@ -28,10 +28,6 @@ function lookUpInRender(objects: RenderedObject[], namespace: string, name: stri
   );
   return service ? { outcome: 'found', service } : { outcome: 'not-found' };
 }
-
-/** Applies a patch the way the API server does: every operation must apply, or none. */
-const applied = (object: V1StatefulSet, patch: JsonPatchOperation[]): V1StatefulSet =>
-  jsonpatch.applyPatch(structuredClone(object), patch as jsonpatch.Operation[], true, false).newDocument;
 
 function review(object: V1StatefulSet, oldObject?: V1StatefulSet): StatefulSetReview {
   return {

@@ -2,15 +2,9 @@ import { access, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { parse } from 'yaml';
-import {
-  named,
-  OVERLAYS,
-  ofKind,
-  type RenderedObject,
-  render,
-  repoRoot,
-  STACK_NAMESPACE,
-} from './manifests.js';
+import { type RenderedObject, render } from '../support/kustomize.js';
+import { repoRoot } from '../support/repo.js';
+import { named, OVERLAYS, ofKind, STACK_NAMESPACE } from './manifests.js';
 
 // The fields of Argo CD's CRDs (argoproj.io/v1alpha1) that these tests read.
 interface ApplicationSource {

@@ -1,50 +1,11 @@
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type {
-  KubernetesObject,
-  V1Deployment,
-  V1PodTemplateSpec,
-  V1Service,
-  V1StatefulSet,
-} from '@kubernetes/client-node';
-import { parseAllDocuments } from 'yaml';
-import { renderKustomization } from '../../src/render/kustomize.js';
-
-/** The repository root, from which Argo CD resolves every source path. */
-export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+import type { V1Deployment, V1PodTemplateSpec, V1Service, V1StatefulSet } from '@kubernetes/client-node';
+import type { RenderedObject } from '../support/kustomize.js';
+import { serviceSelectorSelects } from '../support/selectors.js';
 
 /** The overlays Argo CD syncs, and the namespace every one of them deploys to. */
 export const OVERLAYS = ['dev', 'staging', 'prod'] as const;
 export type Overlay = (typeof OVERLAYS)[number];
 export const STACK_NAMESPACE = 'grade-submission';
-
-/** A rendered object with the fields every Kubernetes object carries. */
-export type RenderedObject = KubernetesObject & {
-  apiVersion: string;
-  kind: string;
-  metadata: NonNullable<KubernetesObject['metadata']> & { name: string };
-};
-
-/**
- * Renders `dir` (relative to the repository root) with the real kustomize and parses every
- * document; a YAML error or an object without apiVersion, kind or name fails the render.
- */
-export async function render(dir: string): Promise<RenderedObject[]> {
-  const yaml = await renderKustomization(join(repoRoot, dir));
-  const objects: RenderedObject[] = [];
-  for (const doc of parseAllDocuments(yaml)) {
-    if (doc.errors.length > 0) throw new Error(`${dir}: ${doc.errors.map((e) => e.message).join('; ')}`);
-    const value = doc.toJS() as Partial<RenderedObject> | null;
-    if (value === null) continue;
-    if (!value.apiVersion || !value.kind || !value.metadata?.name) {
-      throw new Error(
-        `${dir}: an object without apiVersion, kind or metadata.name: ${JSON.stringify(value)}`,
-      );
-    }
-    objects.push(value as RenderedObject);
-  }
-  return objects;
-}
 
 export const ofKind = <T>(objects: RenderedObject[], kind: string): Array<T & RenderedObject> =>
   objects.filter((o) => o.kind === kind) as Array<T & RenderedObject>;
@@ -68,15 +29,11 @@ export const podTemplate = (workload: Workload): V1PodTemplateSpec => {
   return template;
 };
 
-/** Label-selector semantics of `matchLabels`: every pair must be present on the labels. */
-export function selects(selector: Record<string, string> | undefined, labels: Record<string, string> = {}) {
-  const pairs = Object.entries(selector ?? {});
-  return pairs.length > 0 && pairs.every(([key, value]) => labels[key] === value);
-}
-
 /** The workloads whose pods a Service's selector matches. */
 export const backends = (service: V1Service, objects: RenderedObject[]): Workload[] =>
-  workloads(objects).filter((w) => selects(service.spec?.selector, podTemplate(w).metadata?.labels));
+  workloads(objects).filter((w) =>
+    serviceSelectorSelects(service.spec?.selector, podTemplate(w).metadata?.labels),
+  );
 
 /** The container port a Service's targetPort resolves to in a pod template (by name or number). */
 export function resolveTargetPort(

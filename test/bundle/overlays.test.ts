@@ -7,6 +7,8 @@ import type {
 } from '@kubernetes/client-node';
 import t from 'tap';
 import { defaultSettings } from '../support/fixtures.js';
+import { type RenderedObject, render } from '../support/kustomize.js';
+import { podSelectorSelects } from '../support/selectors.js';
 import {
   backends,
   named,
@@ -15,11 +17,8 @@ import {
   ofKind,
   podTemplate,
   quantity,
-  type RenderedObject,
-  render,
   resolveTargetPort,
   STACK_NAMESPACE,
-  selects,
   workloads,
 } from './manifests.js';
 
@@ -58,7 +57,7 @@ for (const overlay of OVERLAYS) {
     const objects = objectsOf(overlay);
     for (const w of workloads(objects)) {
       t.ok(
-        selects(w.spec?.selector.matchLabels, podTemplate(w).metadata?.labels),
+        podSelectorSelects(w.spec?.selector, podTemplate(w).metadata?.labels),
         `${w.kind}/${w.metadata.name} selects its own pods`,
       );
     }
@@ -75,7 +74,7 @@ for (const overlay of OVERLAYS) {
     for (const pdb of ofKind<V1PodDisruptionBudget>(objects, 'PodDisruptionBudget')) {
       t.ok(
         workloads(objects).some((w) =>
-          selects(pdb.spec?.selector?.matchLabels, podTemplate(w).metadata?.labels),
+          podSelectorSelects(pdb.spec?.selector, podTemplate(w).metadata?.labels),
         ),
         `PodDisruptionBudget/${pdb.metadata.name} selects the pods of a workload`,
       );
@@ -228,12 +227,12 @@ t.test('prod keeps members on separate nodes and a majority through voluntary di
   t.ok(
     required.some(
       (term) =>
-        term.topologyKey === 'kubernetes.io/hostname' && selects(term.labelSelector?.matchLabels, podLabels),
+        term.topologyKey === 'kubernetes.io/hostname' && podSelectorSelects(term.labelSelector, podLabels),
     ),
     'no two members on one node',
   );
   const pdb = ofKind<V1PodDisruptionBudget>(objects, 'PodDisruptionBudget').find((p) =>
-    selects(p.spec?.selector?.matchLabels, podLabels),
+    podSelectorSelects(p.spec?.selector, podLabels),
   );
   t.ok(pdb, 'a PodDisruptionBudget covers the members');
   const replicas = mongodb.spec?.replicas ?? 1;

@@ -6,7 +6,8 @@ import t from 'tap';
 import { parseAllDocuments } from 'yaml';
 import { LocalApiServer } from '../support/apiserver.js';
 import { replicaSet, service, statefulSet } from '../support/fixtures.js';
-import { ensureBuilt, repoRoot, runCli, tempDir, writeManifest, yamlDocuments } from './cli.js';
+import { repoRoot } from '../support/repo.js';
+import { ensureBuilt, runCli, tempDir, writeKubeconfig, writeManifest, yamlDocuments } from './cli.js';
 
 await ensureBuilt();
 const dir = await tempDir();
@@ -15,7 +16,13 @@ t.teardown(() => rm(dir, { recursive: true, force: true }));
 /** The machine shape `--output json` promises. */
 interface JsonReport {
   allowed: boolean;
-  summary: { statefulSets: number; admitted: number; denied: number; passedThrough: number };
+  summary: {
+    statefulSets: number;
+    admitted: number;
+    denied: number;
+    passedThrough: number;
+    rules: Record<string, Record<'fail' | 'error' | 'warn' | 'skip', number>>;
+  };
   objects: Array<{
     source: string;
     kind: string;
@@ -26,6 +33,7 @@ interface JsonReport {
     warnings: string[];
     patch: Array<{ op: string; path: string; value?: unknown }>;
     mutated?: V1StatefulSet;
+    findings: Array<{ rule: string; result: string; outcome: string; problem: string }>;
   }>;
 }
 
@@ -126,7 +134,19 @@ t.test(
     const { stdout } = run;
     t.match(run, { code: 1 }, 'exit 1: denied');
     const report = JSON.parse(stdout) as JsonReport;
-    t.same(report.summary, { statefulSets: 2, admitted: 1, denied: 1, passedThrough: 2 });
+    t.same(report.summary, {
+      statefulSets: 2,
+      admitted: 1,
+      denied: 1,
+      passedThrough: 2,
+      // Added with `sts-guard audit` (fields are only ever added): findings counted by rule.
+      rules: {
+        'replica-set': { fail: 1, error: 0, warn: 0, skip: 0 },
+        // orders-db lands in namespace orders, where the input creates no headless Service.
+        'headless-service': { fail: 1, error: 0, warn: 0, skip: 0 },
+        'client-routing': { fail: 0, error: 0, warn: 0, skip: 0 },
+      },
+    });
     t.equal(report.allowed, false);
     const [admitted, denied] = report.objects;
     t.same(Object.keys(admitted!), [
@@ -139,6 +159,7 @@ t.test(
       'warnings',
       'patch',
       'exemptions',
+      'findings',
     ]);
     t.match(admitted, {
       source: `${file}:1`,
@@ -243,6 +264,20 @@ t.test('bad usage exits 2 with a pointer to --help', async (t) => {
   t.match(help, { code: 0 }, '--help exits 0');
   t.match(help.stdout, /^Usage: sts-guard check/);
   t.match(help.stdout, 'Exit codes');
+});
+
+t.test('an unknown command is refused, even with --help: exit 2, the commands listed', async (t) => {
+  for (const argv of [['frobnicate', '--help'], ['frobnicate'], ['apply', 'x.yaml']]) {
+    const run = await runCli(argv);
+    t.equal(run.code, 2, `${argv.join(' ')}: exit 2`);
+    t.equal(run.stdout, '', `${argv.join(' ')}: no usage printed as if it were check's`);
+    t.match(run.stderr, `unknown command "${argv[0]}"; the commands are "check"`);
+    t.match(run.stderr, 'sts-guard --help');
+  }
+  const top = await runCli(['--help']);
+  t.equal(top.code, 0, 'sts-guard --help exits 0');
+  t.match(top.stdout, /^Usage: sts-guard <command>/);
+  t.match(top.stdout, /^ {2}check {3}/m, 'lists check');
 });
 
 t.test('objects of other kinds, known or not, pass through and never fail the run', async (t) => {
@@ -397,18 +432,7 @@ t.test(
 t.test('--cluster looks Services up in the cluster of the kubeconfig, then in the input', async (t) => {
   const api = await new LocalApiServer().start();
   t.teardown(() => api.close());
-  const kubeconfig = join(dir, 'kubeconfig.yaml');
-  await writeFile(
-    kubeconfig,
-    yamlDocuments({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'local', cluster: { server: api.url, 'insecure-skip-tls-verify': true } }],
-      users: [{ name: 'ci', user: { token: 'test-token' } }],
-      contexts: [{ name: 'local', context: { cluster: 'local', user: 'ci' } }],
-      'current-context': 'local',
-    }),
-  );
+  const kubeconfig = await writeKubeconfig(join(dir, 'kubeconfig.yaml'), api.url);
   const env = { KUBECONFIG: kubeconfig };
 
   // One namespace per situation, so that one run (one client start-up) covers them all.

@@ -1,56 +1,19 @@
-import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { type ProcessResult, runProcess } from '../support/processes.js';
+import { ensureBuilt as ensureDistBuilt, repoPath, repoRoot } from '../support/repo.js';
 
-export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const bin = join(repoRoot, 'bin/sts-guard.js');
-const compiledEntry = join(repoRoot, 'dist/cli/main.js');
-
-async function newestSourceMtime(dir: string): Promise<number> {
-  let newest = 0;
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    const mtime = entry.isDirectory() ? await newestSourceMtime(path) : (await stat(path)).mtimeMs;
-    newest = Math.max(newest, mtime);
-  }
-  return newest;
-}
+const bin = repoPath('bin/sts-guard.js');
 
 /**
  * The CLI runs from dist/ (as the published package does). `npm test` builds first; a plain
  * `npx tap test/cli/...` after editing src/ rebuilds here, so no test runs stale code.
  */
-export async function ensureBuilt(): Promise<void> {
-  const built = await stat(compiledEntry).then(
-    (s) => s.mtimeMs,
-    () => 0,
-  );
-  if (built >= (await newestSourceMtime(join(repoRoot, 'src')))) return;
-  try {
-    await promisify(execFile)(
-      process.execPath,
-      [join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
-      { cwd: repoRoot },
-    );
-  } catch (error) {
-    // tsc still emits when some file has a type error; that is the typecheck step's to report.
-    const rebuilt = await stat(compiledEntry).then(
-      (s) => s.mtimeMs > built,
-      () => false,
-    );
-    if (!rebuilt) throw new Error(`npm run build failed: ${(error as { stdout?: string }).stdout ?? error}`);
-  }
-}
+export const ensureBuilt = () => ensureDistBuilt(repoPath('dist/cli/main.js'));
 
-export interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+export type CliResult = ProcessResult;
 
 /**
  * Settings a developer's shell might carry that would change the verdicts under test, and tap's
@@ -65,23 +28,10 @@ export function runCli(
   options: { stdin?: string; env?: Record<string, string>; cwd?: string } = {},
 ): Promise<CliResult> {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !INHERITED_ENV_TO_DROP.test(k)));
-  const child = spawn(process.execPath, [bin, ...args], {
+  return runProcess(process.execPath, [bin, ...args], {
     cwd: options.cwd ?? repoRoot,
     env: { ...env, ...options.env },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => {
-    stdout += d;
-  });
-  child.stderr.setEncoding('utf8').on('data', (d: string) => {
-    stderr += d;
-  });
-  child.stdin.end(options.stdin ?? '');
-  return new Promise((resolvePromise, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
+    ...(options.stdin === undefined ? {} : { stdin: options.stdin }),
   });
 }
 
@@ -89,6 +39,22 @@ export const tempDir = () => mkdtemp(join(tmpdir(), 'sts-guard-cli-'));
 
 /** Multi-document YAML, as `kubectl get -o yaml` or a hand-written manifest file has it. */
 export const yamlDocuments = (...objects: unknown[]) => objects.map((o) => stringify(o)).join('---\n');
+
+/** A kubeconfig as a user writes one, for the API server at `server` (plain HTTP, a bearer token). */
+export async function writeKubeconfig(path: string, server: string): Promise<string> {
+  await writeFile(
+    path,
+    yamlDocuments({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'local', cluster: { server, 'insecure-skip-tls-verify': true } }],
+      users: [{ name: 'ci', user: { token: 'test-token' } }],
+      contexts: [{ name: 'local', context: { cluster: 'local', user: 'ci' } }],
+      'current-context': 'local',
+    }),
+  );
+  return path;
+}
 
 export async function writeManifest(dir: string, name: string, text: string): Promise<string> {
   const path = join(dir, name);

@@ -1,10 +1,11 @@
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import t from 'tap';
 import { parseAllDocuments } from 'yaml';
 import { LocalApiServer } from '../support/apiserver.js';
 import { fixture } from '../support/manifests.js';
-import { ensureBuilt, repoRoot, runCli, tempDir, writeManifest, yamlDocuments } from './cli.js';
+import { repoRoot } from '../support/repo.js';
+import { ensureBuilt, runCli, tempDir, writeKubeconfig, writeManifest, yamlDocuments } from './cli.js';
 
 // `sts-guard check` on the forms MongoDB really runs in (test/fixtures/, each citing its source):
 // the same verdicts as the webhook (test/server/forms.test.ts), from the same policy.
@@ -98,18 +99,7 @@ t.test('--cluster reads the ConfigMap from the cluster when the input lacks it',
   t.teardown(() => api.close());
   for (const c of fixture('mongod-config-file.yaml').configMaps) api.putConfigMap(c);
   for (const s of fixture('mongod-config-file.yaml').services) api.put(s);
-  const kubeconfig = join(dir, 'kubeconfig.yaml');
-  await writeFile(
-    kubeconfig,
-    yamlDocuments({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'local', cluster: { server: api.url, 'insecure-skip-tls-verify': true } }],
-      users: [{ name: 'ci', user: { token: 'test-token' } }],
-      contexts: [{ name: 'local', context: { cluster: 'local', user: 'ci' } }],
-      'current-context': 'local',
-    }),
-  );
+  const kubeconfig = await writeKubeconfig(join(dir, 'kubeconfig.yaml'), api.url);
   const input = yamlDocuments(fixture('mongod-config-file.yaml').statefulSet);
   const run = await runCli(['check', '--cluster', '-'], { env: { KUBECONFIG: kubeconfig }, stdin: input });
   t.match(run, { code: 0 }, run.stdout);

@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import t from 'tap';
-import { mutateReview } from '../../src/admission/review.js';
+import { answerReview } from '../../src/admission/bindings.js';
 import { createKubernetesPersistentVolumeClaimDirectory } from '../../src/cluster/persistentvolumeclaims.js';
 import { mongodb } from '../../src/engines/mongodb/index.js';
 import { LocalApiServer } from '../support/apiserver.js';
@@ -20,8 +20,11 @@ async function started() {
 
 /** The window the mutating webhook stamped into the hook of a MongoDB CREATE. */
 async function windowOf(claims: ReturnType<typeof createKubernetesPersistentVolumeClaimDirectory>) {
-  const result = await mutateReview(admissionReview({ object: replicaSet() }).request, {
+  const result = await answerReview('/mutate', admissionReview({ object: replicaSet() }).request, {
     settings: defaultSettings(),
+    services: {
+      lookup: () => Promise.reject(new Error('the mutating webhook looks up no Service')),
+    },
     claims,
     clock: () => 1_767_225_600_000,
   });

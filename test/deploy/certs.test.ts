@@ -11,7 +11,8 @@ import t from 'tap';
 import type { AdmissionReview } from '../../src/admission/types.js';
 import { buildApp } from '../../src/server/app.js';
 import { admissionReview, defaultSettings, statefulSet } from '../support/fixtures.js';
-import { Rendered, repoRoot } from './render.js';
+import { repoRoot } from '../support/repo.js';
+import { Rendered } from './render.js';
 
 const run = promisify(execFile);
 const script = join(repoRoot, 'certs/generate.sh');

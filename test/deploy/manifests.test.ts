@@ -16,13 +16,14 @@ import type {
 } from '@kubernetes/client-node';
 import { ObjectSerializer } from '@kubernetes/client-node/dist/gen/models/ObjectSerializer.js';
 import t from 'tap';
-import { deployDir, namespaceLabels, Rendered, selects } from './render.js';
+import { podSelectorSelects, serviceSelectorSelects, webhookSelectorSelects } from '../support/selectors.js';
+import { namespaceLabels, Rendered } from './render.js';
 
 // Every way of registering sts-guard, rendered once with real kustomize.
-const selfSigned = await Rendered.of(deployDir('overlays/self-signed'));
-const certManager = await Rendered.of(deployDir('overlays/cert-manager'));
-const webhookUrl = await Rendered.of(deployDir('serverless/webhook-url'));
-const knative = await Rendered.of(deployDir('serverless/knative'));
+const selfSigned = await Rendered.of('deploy/overlays/self-signed');
+const certManager = await Rendered.of('deploy/overlays/cert-manager');
+const webhookUrl = await Rendered.of('deploy/serverless/webhook-url');
+const knative = await Rendered.of('deploy/serverless/knative');
 const variants: Array<[string, Rendered]> = [
   ['overlays/self-signed', selfSigned],
   ['overlays/cert-manager', certManager],
@@ -144,7 +145,11 @@ t.test('namespaceSelector skips kube-system, sts-guard itself and opted-out name
   for (const [variant, rendered] of variants) {
     for (const w of rendered.webhooks()) {
       for (const [what, labels, reviewed] of cases) {
-        t.equal(selects(w.namespaceSelector, labels), reviewed, `${variant} ${w.name}: ${what}`);
+        t.equal(
+          webhookSelectorSelects(w.namespaceSelector, labels),
+          reviewed,
+          `${variant} ${w.name}: ${what}`,
+        );
       }
     }
   }
@@ -205,7 +210,7 @@ t.test('in-cluster variants call the Service sts-guard on 443, which reaches the
     const pod = deployment.spec?.template;
     const container = pod?.spec?.containers[0] as V1Container;
     t.equal(service.metadata?.namespace, NAMESPACE);
-    t.ok(selects({ matchLabels: service.spec?.selector }, pod?.metadata?.labels ?? {}), 'selects the pods');
+    t.ok(serviceSelectorSelects(service.spec?.selector, pod?.metadata?.labels), 'selects the pods');
     const port = service.spec?.ports?.find((p) => p.port === 443);
     t.equal(port?.name, 'https', `${variant}: Service port 443 named https`);
     const target = container.ports?.find(
@@ -252,7 +257,7 @@ t.test(
         );
         t.equal(byNode?.whenUnsatisfiable, 'DoNotSchedule', 'replicas never share a node');
         t.equal(byNode?.maxSkew, 1);
-        t.ok(selects(byNode?.labelSelector, podLabels), 'the spread counts these pods');
+        t.ok(podSelectorSelects(byNode?.labelSelector, podLabels), 'the spread counts these pods');
 
         t.match(container.readinessProbe?.httpGet, { path: '/readyz', port: 'https', scheme: 'HTTPS' });
         t.match(container.livenessProbe?.httpGet, { path: '/healthz', port: 'https', scheme: 'HTTPS' });
@@ -292,7 +297,7 @@ t.test(
         t.equal(env.LOOKUP_TIMEOUT_MS, '1500');
 
         const pdb = rendered.one<V1PodDisruptionBudget>('PodDisruptionBudget');
-        t.ok(selects(pdb.spec?.selector, podLabels), 'the PodDisruptionBudget covers the pods');
+        t.ok(podSelectorSelects(pdb.spec?.selector, podLabels), 'the PodDisruptionBudget covers the pods');
         t.equal(pdb.spec?.minAvailable, 1, 'a drain keeps one replica serving and can still evict the other');
         t.ok((spec?.replicas ?? 1) > Number(pdb.spec?.minAvailable), 'disruptions remain possible');
       });
@@ -303,7 +308,7 @@ t.test(
 t.test('the NetworkPolicy admits only HTTPS on 8443 and lets out only the Kubernetes API', async (t) => {
   const policy = selfSigned.one<V1NetworkPolicy>('NetworkPolicy');
   const podLabels = selfSigned.one<V1Deployment>('Deployment').spec?.template.metadata?.labels ?? {};
-  t.ok(selects(policy.spec?.podSelector, podLabels));
+  t.ok(podSelectorSelects(policy.spec?.podSelector, podLabels));
   t.same(policy.spec?.policyTypes, ['Ingress', 'Egress']);
   t.same(policy.spec?.ingress, [{ ports: [{ protocol: 'TCP', port: 8443 }] }]);
   t.same(policy.spec?.egress, [

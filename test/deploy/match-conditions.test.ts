@@ -8,7 +8,8 @@ import type {
 import { evaluate } from '@marcbachmann/cel-js';
 import t from 'tap';
 import { admissionReview, replicaSet, service, statefulSet } from '../support/fixtures.js';
-import { deployDir, Rendered } from './render.js';
+import { scaleReview } from '../support/reviews.js';
+import { Rendered } from './render.js';
 
 /**
  * Evaluates the rendered matchConditions with a CEL interpreter, the way the API server does
@@ -23,7 +24,7 @@ function asCel(value: unknown): unknown {
   return value;
 }
 
-const rendered = await Rendered.of(deployDir('overlays/cert-manager'));
+const rendered = await Rendered.of('deploy/overlays/cert-manager');
 const mutating = rendered.one<V1MutatingWebhookConfiguration>('MutatingWebhookConfiguration');
 const validating = rendered.one<V1ValidatingWebhookConfiguration>('ValidatingWebhookConfiguration');
 const webhook = (name: string) => {
@@ -42,22 +43,6 @@ function called(webhookName: string, review: ReturnType<typeof admissionReview>)
   return (webhook(webhookName).matchConditions ?? []).every((c) => evaluate(c.expression, vars) === true);
 }
 
-const scale = (replicas: number) => ({
-  apiVersion: 'autoscaling/v1',
-  kind: 'Scale',
-  metadata: { name: 'mongodb', namespace: 'grade-submission' },
-  // Scale.spec.replicas is omitted when it is 0, as the API server serialises it.
-  spec: replicas === 0 ? {} : { replicas },
-  status: { replicas: 1, selector: 'app.kubernetes.io/name=mongodb' },
-});
-const scaleReview = (replicas: number) =>
-  admissionReview({
-    operation: 'UPDATE',
-    object: scale(replicas),
-    oldObject: scale(1),
-    kind: { group: 'autoscaling', version: 'v1', kind: 'Scale' },
-    subResource: 'scale',
-  });
 const serviceKind = { group: '', version: 'v1', kind: 'Service' };
 const serviceResource = { group: '', version: 'v1', resource: 'services' };
 
@@ -81,9 +66,9 @@ t.test('StatefulSet webhooks are called for MongoDB StatefulSets and skipped for
 });
 
 t.test('scale requests reach the validating webhook only above one replica', async (t) => {
-  t.equal(called('validate.sts-guard.io', scaleReview(3)), true, 'scale to 3');
-  t.equal(called('validate.sts-guard.io', scaleReview(1)), false, 'scale to 1');
-  t.equal(called('validate.sts-guard.io', scaleReview(0)), false, 'scale to 0 (replicas omitted)');
+  t.equal(called('validate.sts-guard.io', scaleReview('mongodb', 3)), true, 'scale to 3');
+  t.equal(called('validate.sts-guard.io', scaleReview('mongodb', 1)), false, 'scale to 1');
+  t.equal(called('validate.sts-guard.io', scaleReview('mongodb', 0)), false, 'scale to 0 (replicas omitted)');
 });
 
 t.test(

@@ -1,29 +1,19 @@
-import { fileURLToPath } from 'node:url';
 import type {
   KubernetesObject,
-  V1LabelSelector,
   V1MutatingWebhook,
   V1MutatingWebhookConfiguration,
   V1ValidatingWebhook,
   V1ValidatingWebhookConfiguration,
 } from '@kubernetes/client-node';
-import { parseAllDocuments } from 'yaml';
-import { renderKustomization } from '../../src/render/kustomize.js';
-
-export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
-export const deployDir = (path: string) => fileURLToPath(new URL(`../../deploy/${path}`, import.meta.url));
+import { render } from '../support/kustomize.js';
 
 /** The objects a kustomization renders to, with real kustomize (or `kubectl kustomize`). */
 export class Rendered {
   constructor(readonly objects: KubernetesObject[]) {}
 
+  /** Renders `dir`, relative to the repository root or absolute. */
   static async of(dir: string): Promise<Rendered> {
-    const yaml = await renderKustomization(dir);
-    const objects = parseAllDocuments(yaml).map((doc) => {
-      if (doc.errors.length > 0) throw new Error(`${dir} rendered invalid YAML: ${doc.errors[0]?.message}`);
-      return doc.toJS() as KubernetesObject;
-    });
-    return new Rendered(objects.filter((o) => o !== null));
+    return new Rendered(await render(dir));
   }
 
   all<T extends KubernetesObject>(kind: string): T[] {
@@ -51,30 +41,6 @@ export class Rendered {
   webhooks(): Array<V1MutatingWebhook | V1ValidatingWebhook> {
     return [...this.mutatingWebhooks(), ...this.validatingWebhooks()];
   }
-}
-
-/** Whether a label selector selects an object with `labels`, as the API server decides it. */
-export function selects(selector: V1LabelSelector | undefined, labels: Record<string, string>): boolean {
-  if (!selector) return true;
-  for (const [key, value] of Object.entries(selector.matchLabels ?? {})) {
-    if (labels[key] !== value) return false;
-  }
-  for (const { key, operator, values = [] } of selector.matchExpressions ?? []) {
-    const has = Object.hasOwn(labels, key);
-    const value = labels[key] ?? '';
-    const ok =
-      operator === 'In'
-        ? has && values.includes(value)
-        : operator === 'NotIn'
-          ? !has || !values.includes(value)
-          : operator === 'Exists'
-            ? has
-            : operator === 'DoesNotExist'
-              ? !has
-              : false;
-    if (!ok) return false;
-  }
-  return true;
 }
 
 /** Labels the API server puts on a namespace (kubernetes.io/metadata.name), plus `extra`. */

@@ -5,8 +5,8 @@
  * the client-routing warning as kubectl prints it.
  */
 import t from 'tap';
+import { eventually } from '../support/wait.js';
 import {
-  eventually,
   freshNamespace,
   getJson,
   kubectl,

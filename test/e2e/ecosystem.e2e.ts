@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { parseAllDocuments, stringify } from 'yaml';
+import { repoPath } from '../support/repo.js';
 import {
   auditAnnotationsOf,
   freshNamespace,
@@ -15,7 +16,6 @@ import {
   kubectlOk,
   loadState,
   metricSum,
-  repoPath,
   stsGuardMetrics,
 } from './support/env.js';
 

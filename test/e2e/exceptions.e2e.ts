@@ -6,9 +6,9 @@
  */
 import { renameSync, writeFileSync } from 'node:fs';
 import t from 'tap';
+import { eventually } from '../support/wait.js';
 import {
   auditAnnotationsOf,
-  eventually,
   freshNamespace,
   kubectl,
   loadState,

@@ -5,15 +5,8 @@
  * denial and its fix reach them, an overlay applies and diffs clean server-side, a scale is refused.
  */
 import t from 'tap';
-import {
-  type E2eState,
-  freshNamespace,
-  kubectl,
-  kubectlOk,
-  loadState,
-  repoPath,
-  scenario,
-} from './support/env.js';
+import { repoPath } from '../support/repo.js';
+import { type E2eState, freshNamespace, kubectl, kubectlOk, loadState, scenario } from './support/env.js';
 
 const suite = loadState();
 const ns = 'kubectl-skew';

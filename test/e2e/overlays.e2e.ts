@@ -1,14 +1,8 @@
 import { readdirSync } from 'node:fs';
 import t from 'tap';
-import {
-  type E2eState,
-  eventually,
-  freshNamespace,
-  getJson,
-  kubectl,
-  loadState,
-  repoPath,
-} from './support/env.js';
+import { repoPath } from '../support/repo.js';
+import { eventually } from '../support/wait.js';
+import { type E2eState, freshNamespace, getJson, kubectl, loadState } from './support/env.js';
 
 const state = loadState();
 const NAMESPACE = 'grade-submission';

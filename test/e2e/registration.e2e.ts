@@ -1,4 +1,5 @@
 import t from 'tap';
+import { repoPath } from '../support/repo.js';
 import {
   freshNamespace,
   getJson,
@@ -6,7 +7,6 @@ import {
   kubectlOk,
   loadState,
   metricSum,
-  repoPath,
   scenario,
   stsGuardMetrics,
 } from './support/env.js';

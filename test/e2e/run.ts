@@ -1,48 +1,39 @@
-/**
- * `npm run test:e2e`: sts-guard against a real control plane (etcd, kube-apiserver,
- * kube-controller-manager built by test/e2e/control-plane/build.sh), driven by the kubectl built
- * beside them (same minor version as the API server). Starts everything once (support/suite.ts),
- * runs the e2e test files (test/e2e/*.e2e.ts) one after another with STS_GUARD_E2E_STATE naming
- * what was started, then tears everything down.
- *
- *   npm run test:e2e                      every story
- *   npm run test:e2e -- test/e2e/drift.e2e.ts   one file
- *   STS_GUARD_E2E_KEEP=1 npm run test:e2e keep the state directory (logs, kubeconfigs) afterwards
- */
 import { readdirSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { repoRoot } from './support/sts-guard.js';
-import { runStories, type Suite, say, startSuite, stopSuite } from './support/suite.js';
+import { repoPath } from '../support/repo.js';
+import { CHAINSAW_DIR, type Outcome, runChainsaw, runStories } from './support/setup.js';
+import { say, startE2eStack } from './support/stack.js';
 
 async function main(): Promise<number> {
   const started = Date.now();
-  const dir = await mkdtemp(join(tmpdir(), 'sts-guard-e2e-'));
-  const stateFile = join(dir, 'state.json');
-  let suite: Suite | undefined;
-  let status = 1;
+  const args = process.argv.slice(2);
+  const scenarios = args.length > 0 ? args.filter((a) => !a.endsWith('.e2e.ts')) : [CHAINSAW_DIR];
+  const stories =
+    args.length > 0
+      ? args.filter((a) => a.endsWith('.e2e.ts'))
+      : readdirSync(repoPath('test/e2e'))
+          .filter((f) => f.endsWith('.e2e.ts'))
+          .sort()
+          .map((f) => join('test/e2e', f));
+  let outcomes: Outcome[] = [];
+  let stack: Awaited<ReturnType<typeof startE2eStack>> | undefined;
   try {
-    suite = await startSuite(dir);
-    await writeFile(stateFile, JSON.stringify(suite.state, null, 2));
-
-    const files = process.argv.slice(2);
-    const tests =
-      files.length > 0
-        ? files
-        : readdirSync(join(repoRoot, 'test/e2e'))
-            .filter((f) => f.endsWith('.e2e.ts'))
-            .sort()
-            .map((f) => join('test/e2e', f));
-    say(`running ${tests.length} e2e file(s)`);
-    status = await runStories(tests, stateFile);
+    stack = await startE2eStack();
+    if (scenarios.length > 0) outcomes.push(await runChainsaw(stack.state, scenarios));
+    if (stories.length > 0) outcomes.push(await runStories(stack.stateFile, stories));
   } catch (error) {
-    say(`setup failed: ${error instanceof Error ? error.message : error}`);
-    status = 1;
-  } finally {
-    await stopSuite(suite, stateFile, dir, process.env.STS_GUARD_E2E_KEEP === '1' || status !== 0);
-    say(`e2e finished in ${Math.round((Date.now() - started) / 1000)} s with status ${status}`);
+    say(`e2e run failed: ${error instanceof Error ? error.message : error}`);
+    outcomes = [...outcomes, { status: 1, pass: 0, fail: 1 }];
   }
+  const status = outcomes.some((o) => o.status !== 0) ? 1 : 0;
+  await stack?.stop(status !== 0);
+  const pass = outcomes.reduce((n, o) => n + o.pass, 0);
+  const fail = outcomes.reduce((n, o) => n + o.fail, 0);
+  say(`e2e finished in ${Math.round((Date.now() - started) / 1000)} s with status ${status}`);
+  // The chainsaw operations and the tap assertions together, in the form CI's summary reads.
+  process.stdout.write(
+    `# chainsaw scenarios and tap stories\n# { total: ${pass + fail}, pass: ${pass}, fail: ${fail} }\n`,
+  );
   return status;
 }
 

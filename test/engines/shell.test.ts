@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import t from 'tap';
 import { mongodLaunch } from '../../src/engines/mongodb/command.js';
 import { parseScript, shellScriptOf } from '../../src/engines/shell.js';
+import { propertyHolds } from '../support/property.js';
 
 t.test('sh -c, bash -ec and sh -e -c hand the next argument to the shell as its script', async (t) => {
   t.same(shellScriptOf(['/bin/sh', '-c', 'exec mongod']), { index: 2, script: 'exec mongod' });
@@ -60,14 +61,18 @@ t.test("the Community operator's script: mongod -f from the config file its agen
 
 t.test('any script and any command line: the reader answers, never throws', async (t) => {
   const shellish = fc.stringMatching(/^[a-z $"'`\\;&|<>()#=\n{}@*-]{0,60}$/);
-  fc.assert(
+  await propertyHolds(
+    t,
+    'any script: parsed, or refused with a reason',
     fc.property(shellish, (script) => {
       const parsed = parseScript(script);
       if (!parsed.ok && typeof parsed.reason !== 'string') throw new Error('no reason');
     }),
-    { numRuns: 2000 },
+    2000,
   );
-  fc.assert(
+  await propertyHolds(
+    t,
+    'any command line: read as one of the launch forms',
     fc.property(
       fc.array(fc.oneof(shellish, fc.constantFrom('sh', '-c', 'mongod', '--replSet'))),
       fc.array(shellish),
@@ -77,7 +82,6 @@ t.test('any script and any command line: the reader answers, never throws', asyn
           throw new Error(launch.form);
       },
     ),
-    { numRuns: 2000 },
+    2000,
   );
-  t.pass();
 });

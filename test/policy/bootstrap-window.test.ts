@@ -3,11 +3,9 @@
  * review changes the hook at all: its text lives in the pod template, so every change rolls the pods.
  */
 import type { V1StatefulSet } from '@kubernetes/client-node';
-import jsonpatch from 'fast-json-patch';
 import t from 'tap';
 import { mongodb } from '../../src/engines/mongodb/index.js';
 import {
-  type JsonPatchOperation,
   type MutationLookups,
   mutateStatefulSet,
   type PolicySettings,
@@ -16,10 +14,9 @@ import {
 } from '../../src/policy/index.js';
 import { bootstrapScriptV2 } from '../support/fake-mongo-shell/bootstrap-v2.js';
 import { defaultSettings, FIXED_NOW, newStatefulSetLookups, replicaSet } from '../support/fixtures.js';
+import { applied } from '../support/json-patch.js';
 
 const settings = defaultSettings();
-const applied = (object: V1StatefulSet, patch: JsonPatchOperation[]): V1StatefulSet =>
-  jsonpatch.applyPatch(structuredClone(object), patch as jsonpatch.Operation[], true, false).newDocument;
 const hookOf = (sts: V1StatefulSet) => sts.spec?.template.spec?.containers[0]?.lifecycle?.postStart;
 const infoOf = (sts: V1StatefulSet) => {
   const hook = hookOf(sts);

@@ -2,7 +2,8 @@
 
 import type { V1Service, V1StatefulSet } from '@kubernetes/client-node';
 import t from 'tap';
-import { type StatefulSetDirectory, validateReview } from '../../src/admission/review.js';
+import { answerReview } from '../../src/admission/bindings.js';
+import type { StatefulSetDirectory } from '../../src/pipeline/ports.js';
 import {
   CLIENT_ROUTING_ANNOTATION,
   clientRoutingWarnings,
@@ -116,7 +117,7 @@ t.test('the webhook: a Service CREATE lists the StatefulSets once and returns th
     kind: { group: '', version: 'v1', kind: 'Service' },
     resource: { group: '', version: 'v1', resource: 'services' },
   });
-  const result = await validateReview(request, {
+  const result = await answerReview('/validate', request, {
     settings,
     services: { lookup: async () => ({ outcome: 'not-found' }) },
     statefulSets,
@@ -128,7 +129,7 @@ t.test('the webhook: a Service CREATE lists the StatefulSets once and returns th
 
 t.test('the webhook: a StatefulSet CREATE warns when the Service directory can list', async (t) => {
   const { request } = admissionReview({ object: replicaSet() });
-  const result = await validateReview(request, {
+  const result = await answerReview('/validate', request, {
     settings,
     services: {
       lookup: async () => ({ outcome: 'found', service: service('mongodb-headless') }),

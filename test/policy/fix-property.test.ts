@@ -10,6 +10,7 @@ import {
   validateStatefulSet,
 } from '../../src/policy/index.js';
 import { defaultSettings, statefulSet } from '../support/fixtures.js';
+import { propertyHolds } from '../support/property.js';
 
 /**
  * For any MongoDB StatefulSet whose replica-set name sts-guard detects, in any form it knows
@@ -218,7 +219,9 @@ function applyFix(
 t.test(
   'the fix printed for a StatefulSet without its replica-set name, applied, makes it pass',
   async (t) => {
-    fc.assert(
+    await propertyHolds(
+      t,
+      'every generated StatefulSet passed once its printed fix was applied',
       fc.property(fc.oneof(flagsCase, shellCase, configFileCase, bitnamiCase), (c) => {
         const settings = defaultSettings();
         const review = (object: V1StatefulSet) => ({
@@ -253,8 +256,7 @@ t.test(
         if (!after.allowed)
           throw new Error(`${c.form}: still denied after the fix\n${violation.fix}\n${after.message}`);
       }),
-      { numRuns: 300 },
+      300,
     );
-    t.pass('every generated StatefulSet passed once its printed fix was applied');
   },
 );

@@ -1,27 +1,20 @@
 import type { V1Lifecycle, V1StatefulSet } from '@kubernetes/client-node';
 import fc from 'fast-check';
-import jsonpatch from 'fast-json-patch';
 import t from 'tap';
 import {
   INJECTED_ANNOTATION,
-  type JsonPatchOperation,
   mutateStatefulSet,
   type PolicySettings,
   type StatefulSetReview,
 } from '../../src/policy/index.js';
 import { defaultSettings, newStatefulSetLookups, replicaSet, statefulSet } from '../support/fixtures.js';
+import { applied } from '../support/json-patch.js';
 
 const create = (object: V1StatefulSet, namespace = 'grade-submission'): StatefulSetReview => ({
   operation: 'CREATE',
   namespace,
   object,
 });
-
-/** Applies a patch the way the API server does: every operation must apply, or none. */
-function applied(object: V1StatefulSet, patch: JsonPatchOperation[]): V1StatefulSet {
-  return jsonpatch.applyPatch(structuredClone(object), patch as jsonpatch.Operation[], true, false)
-    .newDocument;
-}
 
 const mongo = (sts: V1StatefulSet) => sts.spec?.template.spec?.containers.find((c) => c.name === 'mongodb');
 

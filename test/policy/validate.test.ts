@@ -199,7 +199,7 @@ t.test('DELETE is always admitted', async (t) => {
 
 t.test('non-database StatefulSets are not judged', async (t) => {
   const d = validateStatefulSet(create(statefulSet({ replicas: 3, image: 'redis:7' })), defaultSettings());
-  t.same(d, { allowed: true, violations: [], warnings: [], message: '' });
+  t.same(d, { allowed: true, violations: [], findings: [], warnings: [], message: '' });
 });
 
 t.test('warns on an even number of replicas', async (t) => {

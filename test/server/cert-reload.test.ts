@@ -9,9 +9,9 @@ import type { TLSSocket } from 'node:tls';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { admissionReview, statefulSet } from '../support/fixtures.js';
+import { repoRoot } from '../support/repo.js';
 
 const run = promisify(execFile);
-const repoRoot = new URL('../../', import.meta.url).pathname;
 const work = await mkdtemp(join(tmpdir(), 'sts-guard-reload-'));
 t.teardown(() => rm(work, { recursive: true, force: true }));
 

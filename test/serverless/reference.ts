@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -13,6 +13,7 @@ import { createDevelopmentCertificate } from '../../src/server/tls.js';
 import { LocalApiServer } from '../support/apiserver.js';
 import { admissionReview, replicaSet, service, statefulSet } from '../support/fixtures.js';
 import { httpsRequest } from '../support/https.js';
+import { scaleReview, serviceDeletion } from '../support/reviews.js';
 
 /**
  * What every test cluster holds: a headless Service that a 3-member replica set uses, a ClusterIP
@@ -27,33 +28,12 @@ export async function startApiServer(): Promise<LocalApiServer> {
   return api;
 }
 
-/** `kubectl scale statefulset/<name> --replicas=<n>` as the webhook sees it: a Scale, subresource scale. */
-function scaleReview(name: string, replicas: number, uid: string): AdmissionReview {
-  const scale = (count: number) => ({
-    apiVersion: 'autoscaling/v1',
-    kind: 'Scale',
-    metadata: { name, namespace: 'grade-submission' },
-    spec: { replicas: count },
-    status: { replicas: 1, selector: `app.kubernetes.io/name=${name}` },
-  });
-  return admissionReview({
-    operation: 'UPDATE',
-    object: scale(replicas),
-    oldObject: scale(1),
-    subResource: 'scale',
-    kind: { group: 'autoscaling', version: 'v1', kind: 'Scale' },
-    resource: { group: 'apps', version: 'v1', resource: 'statefulsets' },
-    uid,
-  });
-}
-
 /** A kubeconfig file for `api`, as a serverless function gets one through KUBECONFIG. */
 export async function writeKubeconfig(
   api: LocalApiServer,
 ): Promise<{ path: string; remove(): Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'sts-guard-kubeconfig-'));
-  const path = join(dir, 'kubeconfig');
-  await writeFile(path, api.kubeConfig().exportConfig(), { mode: 0o600 });
+  const path = await api.writeKubeconfig(join(dir, 'kubeconfig'));
   return { path, remove: () => rm(dir, { recursive: true, force: true }) };
 }
 
@@ -77,20 +57,55 @@ export const reviews: Array<[string, '/validate' | '/mutate', AdmissionReview]> 
   [
     'scaling an unreplicated MongoDB to 3 is judged on the StatefulSet it reads',
     '/validate',
-    scaleReview('mongodb-single', 3, 'uid-scaled'),
+    scaleReview('mongodb-single', 3),
   ],
   [
     'deleting the headless Service of a replica set is judged on the StatefulSets it lists',
     '/validate',
-    admissionReview({
-      operation: 'DELETE',
-      oldObject: service('mongodb-headless'),
-      kind: { group: '', version: 'v1', kind: 'Service' },
-      resource: { group: '', version: 'v1', resource: 'services' },
-      uid: 'uid-service-deleted',
-    }),
+    serviceDeletion(service('mongodb-headless')),
   ],
 ];
+
+/**
+ * An answer's body with the initiation window's deadline taken out of its patch, and the deadline.
+ * Two servers answering the same CREATE a second apart differ only there (INITIATE_UNTIL is "now"
+ * plus the window, in epoch seconds), so the rest is compared byte for byte and the deadlines
+ * against the time between the two answers.
+ */
+function apartFromDeadline(body: string): { body: string; deadline: number | undefined } {
+  const patch = (JSON.parse(body) as AdmissionReview).response?.patch;
+  const script = patch ? Buffer.from(patch, 'base64').toString('utf8') : '';
+  const deadline = /INITIATE_UNTIL=(\d+)/.exec(script)?.[1];
+  if (!patch || deadline === undefined) return { body, deadline: undefined };
+  const without = Buffer.from(script.replace(/INITIATE_UNTIL=\d+/, 'INITIATE_UNTIL=<deadline>')).toString(
+    'base64',
+  );
+  return { body: body.replace(patch, without), deadline: Number(deadline) };
+}
+
+/**
+ * `found` is the reference's answer `wanted` byte for byte, apart from the initiation window's
+ * deadline, which may differ by the `apartSeconds` between the two answers.
+ */
+export function sameAnswer(
+  t: {
+    equal(found: unknown, wanted: unknown, message: string): boolean;
+    ok(found: unknown, message: string): boolean;
+  },
+  found: string,
+  wanted: string,
+  apartSeconds: number,
+  what: string,
+): void {
+  const [a, b] = [apartFromDeadline(found), apartFromDeadline(wanted)];
+  t.equal(a.body, b.body, what);
+  if (b.deadline !== undefined) {
+    t.ok(
+      a.deadline !== undefined && Math.abs(a.deadline - b.deadline) <= apartSeconds,
+      `${what}: the same initiation window, for answers up to ${apartSeconds} s apart`,
+    );
+  }
+}
 
 /** The in-cluster webhook (buildApp over HTTPS, really listening), configured from `env` like main.ts. */
 export async function startHttpsReference(api: LocalApiServer, env: NodeJS.ProcessEnv) {

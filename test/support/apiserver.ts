@@ -2,6 +2,7 @@
 // PersistentVolumeClaim calls sts-guard makes, kept only for faults the real kube-apiserver cannot
 // be made to produce on cue (hangs, delays, 403, 500). Everything else is proven against the real one in test/e2e/.
 import { once } from 'node:events';
+import { writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
@@ -70,6 +71,12 @@ export class LocalApiServer {
       currentContext: 'local',
     });
     return kc;
+  }
+
+  /** Writes kubeConfig() to `path` (mode 0600), as a process is handed one through KUBECONFIG. */
+  async writeKubeconfig(path: string): Promise<string> {
+    await writeFile(path, this.kubeConfig().exportConfig(), { mode: 0o600 });
+    return path;
   }
 
   /** Adds or replaces a Service and tells watchers, as the real API server would. */
@@ -169,21 +176,11 @@ export class LocalApiServer {
         res.on('close', () => this.watchers.delete(res));
         return;
       }
-      return this.json(res, 200, {
-        apiVersion: 'v1',
-        kind: 'ServiceList',
-        metadata: { resourceVersion: String(this.resourceVersion) },
-        items: [...this.services.values()],
-      });
+      return this.list(res, 'v1', 'ServiceList', [...this.services.values()]);
     }
     const serviceList = url.pathname.match(/^\/api\/v1\/namespaces\/([^/]+)\/services$/);
     if (serviceList) {
-      return this.json(res, 200, {
-        apiVersion: 'v1',
-        kind: 'ServiceList',
-        metadata: { resourceVersion: String(this.resourceVersion) },
-        items: [...this.services.values()].filter((s) => s.metadata?.namespace === serviceList[1]),
-      });
+      return this.list(res, 'v1', 'ServiceList', this.inNamespace(this.services, serviceList[1]));
     }
     const statefulSet = url.pathname.match(/^\/apis\/apps\/v1\/namespaces\/([^/]+)\/statefulsets\/([^/]+)$/);
     if (statefulSet) {
@@ -195,23 +192,35 @@ export class LocalApiServer {
     }
     const statefulSetList = url.pathname.match(/^\/apis\/apps\/v1\/namespaces\/([^/]+)\/statefulsets$/);
     if (statefulSetList) {
-      return this.json(res, 200, {
-        apiVersion: 'apps/v1',
-        kind: 'StatefulSetList',
-        metadata: { resourceVersion: String(this.resourceVersion) },
-        items: [...this.statefulSets.values()].filter((s) => s.metadata?.namespace === statefulSetList[1]),
-      });
+      return this.list(
+        res,
+        'apps/v1',
+        'StatefulSetList',
+        this.inNamespace(this.statefulSets, statefulSetList[1]),
+      );
     }
     const claimList = url.pathname.match(/^\/api\/v1\/namespaces\/([^/]+)\/persistentvolumeclaims$/);
     if (claimList) {
-      return this.json(res, 200, {
-        apiVersion: 'v1',
-        kind: 'PersistentVolumeClaimList',
-        metadata: { resourceVersion: String(this.resourceVersion) },
-        items: [...this.claims.values()].filter((c) => c.metadata?.namespace === claimList[1]),
-      });
+      return this.list(res, 'v1', 'PersistentVolumeClaimList', this.inNamespace(this.claims, claimList[1]));
     }
     return this.status(res, 404, `no route for ${url.pathname}`, 'NotFound');
+  }
+
+  private inNamespace<T extends { metadata?: { namespace?: string } }>(
+    objects: Map<string, T>,
+    namespace?: string,
+  ) {
+    return [...objects.values()].filter((o) => o.metadata?.namespace === namespace);
+  }
+
+  /** A List as the API server sends it, at the current resourceVersion. */
+  private list(res: ServerResponse, apiVersion: string, kind: string, items: unknown[]) {
+    this.json(res, 200, {
+      apiVersion,
+      kind,
+      metadata: { resourceVersion: String(this.resourceVersion) },
+      items,
+    });
   }
 
   private json(res: ServerResponse, code: number, body: unknown) {

@@ -2,6 +2,7 @@ import type { V1Container, V1LifecycleHandler, V1PodSpec } from '@kubernetes/cli
 import { imageRepositorySegments } from '../image.js';
 import type {
   DatabaseEngine,
+  EngineWording,
   InitiationWindow,
   MemberAddressing,
   ReplicaSetWiring,
@@ -159,20 +160,30 @@ function inspect(input: ServerInput): ServerSettings {
   };
 }
 
-/** A container on its own, for the flag-only accessors that predate `inspect`. */
-const alone = (container: V1Container): ServerInput => ({
-  pod: { containers: [container] },
-  container,
-  statefulSetName: '',
-  namespace: '',
-  serviceName: '',
-  clusterDomain: 'cluster.local',
-  configMaps: new Map(),
-});
+/** mongod's options and URIs, as the policy's messages name them. */
+const wording: EngineWording = {
+  suggestedReplicaSetName: 'rs0',
+  standalone: (form) =>
+    ({
+      flags: 'without --replSet',
+      shell: 'from a shell script without --replSet',
+      'config-file': 'from a config file without replication.replSetName',
+      environment: 'without MONGODB_REPLICA_SET_MODE',
+    })[form],
+  unknownWiring: (reason) => `could not tell whether mongod runs with --replSet: ${reason}.`,
+  unknownWiringFix:
+    "start mongod with a literal --replSet <name> in the container's command or args, or set replication.replSetName in a config file kept in a ConfigMap (sts-guard reads ConfigMaps, never Secrets); if this StatefulSet is known to be right, ask the platform team for an exception.",
+  clientRouting: ({ replicaSetName, members, srvDomain }) => ({
+    risk: 'lands on any member, SECONDARY included, where writes fail and reads can be stale',
+    connect: `connect with the seed list mongodb://${members.join(',')}/?replicaSet=${replicaSetName}, or with mongodb+srv://${srvDomain}/?replicaSet=${replicaSetName}&tls=false (SRV records need the headless Service's port named "mongodb")`,
+    seedClients: `replicaSet=${replicaSetName} in their URI`,
+  }),
+};
 
 export const mongodb: DatabaseEngine = {
   id: 'mongodb',
   displayName: 'MongoDB',
+  wording,
 
   matchesImage(image) {
     const segments = imageRepositorySegments(image);
@@ -193,19 +204,6 @@ export const mongodb: DatabaseEngine = {
   inspect,
 
   operatorOf: mongodbOperatorOf,
-
-  replicaSetName(container) {
-    const wiring = inspect(alone(container)).replicaSet;
-    return wiring.state === 'member' ? wiring.name : undefined;
-  },
-
-  dataPath(container) {
-    return inspect(alone(container)).dataPath ?? DEFAULT_DATA_PATH;
-  },
-
-  port(container) {
-    return inspect(alone(container)).port;
-  },
 
   bootstrapHook(addressing: MemberAddressing, window?: InitiationWindow): V1LifecycleHandler {
     return { exec: { command: ['/bin/sh', '-c', bootstrapScript(addressing, window)] } };

@@ -1,31 +1,62 @@
+import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
-import fp from 'fastify-plugin';
 import { admissionReviewJson } from '../../admission/answer.js';
-import { readAdmissionReview } from '../../admission/parse.js';
-import {
-  mutateReview,
-  type ReviewContext,
-  type ReviewResult,
-  validateReview,
-} from '../../admission/review.js';
-import type { AdmissionRequest } from '../../admission/types.js';
+import { answerReview, WEBHOOK_PATHS, type WebhookPath } from '../../admission/bindings.js';
+import { MalformedReviewError, readAdmissionReview } from '../../admission/parse.js';
+import type { ReviewContext } from '../../pipeline/ports.js';
 
-type Handler = (request: AdmissionRequest) => Promise<ReviewResult> | ReviewResult;
+export interface AdmissionPluginOptions extends ReviewContext {
+  /**
+   * Require a client certificate signed by the server's client CA on these routes (401 without
+   * one). The handshake asks for one but does not insist, so probes and /metrics still work.
+   */
+  requireClientCertificate?: boolean;
+}
 
 function objectName(object: unknown): string {
   const name = (object as { metadata?: { name?: unknown } } | null | undefined)?.metadata?.name;
   return typeof name === 'string' ? name : '';
 }
 
-/** POST /validate and POST /mutate: AdmissionReview v1 in, AdmissionReview v1 out. */
-async function admission(app: FastifyInstance, context: ReviewContext) {
-  const route = (path: '/validate' | '/mutate', handler: Handler) =>
+/**
+ * POST /validate and POST /mutate: AdmissionReview v1 in, AdmissionReview v1 out. An encapsulated
+ * plugin (registered without fastify-plugin): its JSON parser and its client-certificate check
+ * apply to these two routes only; any other route of the app keeps Fastify's defaults.
+ */
+export async function admissionPlugin(app: FastifyInstance, options: AdmissionPluginOptions) {
+  const { requireClientCertificate, ...context } = options;
+
+  // JSON.parse alone: Fastify's default parser (secure-json-parse) also scans every body twice with
+  // regular expressions for prototype-poisoning keys; readAdmissionReview refuses those keys in
+  // the walk it makes anyway for the depth limit, so a review pays for one pass, not three.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, JSON.parse(body as string));
+    } catch (error) {
+      done(new MalformedReviewError(`body is not valid JSON: ${(error as Error).message}`), undefined);
+    }
+  });
+
+  if (requireClientCertificate) {
+    app.addHook('onRequest', async (request, reply) => {
+      const socket = request.raw.socket as TLSSocket;
+      if (socket.authorized) return;
+      return reply.code(401).send({
+        statusCode: 401,
+        error: 'Unauthorized',
+        message: `a client certificate signed by the configured client CA (TLS_CLIENT_CA_FILE) is required: ${socket.authorizationError ?? 'none presented'}`,
+      });
+    });
+  }
+
+  const route = (path: WebhookPath) =>
     // No Fastify route schema: the body is checked by a validator compiled ahead of time
     // (src/generated/), so start-up compiles nothing; a malformed body is a 400 from the error handler.
     app.post<{ Body: unknown }>(path, async (req, reply) => {
       const started = process.hrtime.bigint();
       const review = readAdmissionReview(req.body).request;
-      const result = await handler(review);
+      const result = await answerReview(path, review, context);
       const elapsedNs = Number(process.hrtime.bigint() - started);
       req.log.info(
         {
@@ -61,12 +92,5 @@ async function admission(app: FastifyInstance, context: ReviewContext) {
       return admissionReviewJson(result.response);
     });
 
-  route('/validate', (request) => validateReview(request, context));
-  route('/mutate', (request) => mutateReview(request, context));
+  for (const path of WEBHOOK_PATHS) route(path);
 }
-
-// Reviews are counted by the metrics plugin, so it must be registered first (buildApp does).
-export const admissionPlugin = fp(admission, {
-  name: 'sts-guard-admission',
-  dependencies: ['sts-guard-metrics'],
-});

@@ -1,6 +1,6 @@
 /**
  * `npm run test:e2e:argocd`: Argo CD itself syncs the grade-submission bundle, against the same
- * real control plane and sts-guard as `npm run test:e2e` (support/suite.ts). Adds Argo CD built
+ * real control plane and sts-guard as `npm run test:e2e` (support/stack.ts). Adds Argo CD built
  * from its Go module (test/e2e/control-plane/build-argocd.sh): Redis, the repo-server, the
  * application controller and the ApplicationSet controller; a local Git repository holding this
  * checkout's HEAD; the in-cluster cluster Secret from docs/gitops.md; and kustomize/argocd's
@@ -11,14 +11,14 @@
  *   STS_GUARD_E2E_ARGOCD_WINDOW=60 npm run test:e2e:argocd    a shorter no-flapping window (s)
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { runBuildScript } from '../support/binaries.js';
+import { repoPath } from '../../support/repo.js';
+import { kubectlOk } from '../support/env.js';
 import { histogramBuckets, quantile } from '../support/histogram.js';
-import { repoRoot } from '../support/sts-guard.js';
-import { kubectlAs, runStories, type Suite, say, startSuite, stopSuite } from '../support/suite.js';
+import { buildScriptOutput, type Outcome, runStories } from '../support/setup.js';
+import { type E2eStack, say, startE2eStack } from '../support/stack.js';
 import { renderArgoCdBundle } from './support/bundle.js';
 import { ARGOCD_NAMESPACE, type ArgoCdProcesses, startArgoCd } from './support/components.js';
 import { clusterSecretSnippet } from './support/docs.js';
@@ -58,17 +58,15 @@ async function main(): Promise<number> {
   const started = Date.now();
   // Argo CD's build first: a cold one takes minutes, which a started control plane would sit out.
   const argocdDir =
-    process.env.STS_GUARD_E2E_ARGOCD ?? (await runBuildScript('test/e2e/control-plane/build-argocd.sh'));
-  const dir = await mkdtemp(join(tmpdir(), 'sts-guard-argocd-e2e-'));
-  const stateFile = join(dir, 'state.json');
-  let suite: Suite | undefined;
+    process.env.STS_GUARD_E2E_ARGOCD ?? (await buildScriptOutput('test/e2e/control-plane/build-argocd.sh'));
+  let stack: E2eStack | undefined;
   let argocd: ArgoCdProcesses | undefined;
-  let status = 1;
+  let outcome: Outcome = { status: 1, pass: 0, fail: 1 };
   try {
-    suite = await startSuite(dir);
-    const { state } = suite;
-    const k = (args: string[], input?: string) =>
-      kubectlAs(state.kubectl, state.adminKubeconfig, args, input);
+    stack = await startE2eStack();
+    const { state, stateFile } = stack;
+    const dir = state.dir;
+    const k = (args: string[], input?: string) => kubectlOk(state, args, input);
 
     const repo = await createLocalRepository(join(dir, 'git'));
     say(`local repository ${repo.url} at ${repo.tested}`);
@@ -110,11 +108,11 @@ async function main(): Promise<number> {
     const tests =
       files.length > 0
         ? files
-        : readdirSync(join(repoRoot, 'test/e2e/argocd'))
+        : readdirSync(repoPath('test/e2e/argocd'))
             .filter((f) => f.endsWith('.e2e.ts'))
             .map((f) => join('test/e2e/argocd', f));
     say(`running ${tests.length} Argo CD e2e file(s)`);
-    status = await runStories(tests, stateFile, 1800);
+    outcome = await runStories(stateFile, tests, 1800);
 
     const controller = await controllerFigures(argocd.metrics.controller);
     say(`argocd-application-controller: ${JSON.stringify(controller)}`);
@@ -134,14 +132,20 @@ async function main(): Promise<number> {
       );
     }
   } catch (error) {
-    say(`setup failed: ${error instanceof Error ? error.message : error}`);
-    status = 1;
+    say(`Argo CD e2e run failed: ${error instanceof Error ? error.message : error}`);
+    outcome = { status: 1, pass: outcome.pass, fail: outcome.fail + 1 };
   } finally {
     await argocd?.stop();
-    await stopSuite(suite, stateFile, dir, process.env.STS_GUARD_E2E_KEEP === '1' || status !== 0);
-    say(`Argo CD e2e finished in ${Math.round((Date.now() - started) / 1000)} s with status ${status}`);
+    await stack?.stop(outcome.status !== 0);
+    say(
+      `Argo CD e2e finished in ${Math.round((Date.now() - started) / 1000)} s with status ${outcome.status}`,
+    );
   }
-  return status;
+  // The tap assertions, in the form CI's summary reads.
+  process.stdout.write(
+    `# Argo CD stories\n# { total: ${outcome.pass + outcome.fail}, pass: ${outcome.pass}, fail: ${outcome.fail} }\n`,
+  );
+  return outcome.status;
 }
 
 process.exitCode = await main();

@@ -150,11 +150,33 @@ build_kustomize() {
   build_module kustomize "$KUSTOMIZE_VERSION" "$dir" sigs.k8s.io/kustomize/kustomize/v5
 }
 
+# Kyverno's chainsaw runs the declarative e2e scenarios (test/e2e/chainsaw/) against the same API
+# server; built here so it is cached by version like the rest. v0.2.12 hands testing.MainStart a
+# testDeps of its own, without the ModulePath method newer Go added to that internal interface, so
+# it builds only with the Go it declares (go 1.23): the go command fetches that toolchain from the
+# module proxy (golang.org/toolchain) once, into the module cache.
+CHAINSAW_VERSION=${CHAINSAW_VERSION:-v0.2.12}
+CHAINSAW_GO=${CHAINSAW_GO:-go1.23.12}
+build_chainsaw() {
+  if cached chainsaw "$CHAINSAW_VERSION"; then say "chainsaw $CHAINSAW_VERSION: cached"; return; fi
+  check_proxy github.com/kyverno/chainsaw "$CHAINSAW_VERSION"
+  local dir="$cache/src/chainsaw-$CHAINSAW_VERSION"
+  wrapper_module "$dir"
+  sed -i 's/^go .*/go 1.23.0/' "$dir/go.mod"
+  printf '\nrequire github.com/kyverno/chainsaw %s\n' "$CHAINSAW_VERSION" >>"$dir/go.mod"
+  printf '//go:build tools\n\npackage tools\n\nimport _ "github.com/kyverno/chainsaw"\n' >"$dir/tools.go"
+  local -x GOTOOLCHAIN=$CHAINSAW_GO
+  say "resolving chainsaw $CHAINSAW_VERSION's dependencies with $CHAINSAW_GO"
+  (cd "$dir" && GOFLAGS=-mod=mod go mod tidy) || die "could not resolve chainsaw $CHAINSAW_VERSION's dependencies"
+  build_module chainsaw "$CHAINSAW_VERSION" "$dir" github.com/kyverno/chainsaw
+}
+
 started=$SECONDS
 mkdir -p "$cache"
 build_kustomize
 build_etcd
 build_kubernetes
+build_chainsaw
 # One directory of links, so callers put a single path first on PATH.
 bin="$cache/bin-$KUBERNETES_VERSION-$ETCD_VERSION-$KUSTOMIZE_VERSION"
 mkdir -p "$bin"
@@ -163,5 +185,6 @@ ln -sf "$cache/kube-controller-manager-$KUBERNETES_VERSION/kube-controller-manag
 ln -sf "$cache/kubectl-$KUBERNETES_VERSION/kubectl" "$bin/kubectl"
 ln -sf "$cache/etcd-$ETCD_VERSION/etcd" "$bin/etcd"
 ln -sf "$cache/kustomize-$KUSTOMIZE_VERSION/kustomize" "$bin/kustomize"
+ln -sf "$cache/chainsaw-$CHAINSAW_VERSION/chainsaw" "$bin/chainsaw"
 say "control plane ready in $((SECONDS - started)) s: $bin"
 echo "$bin"

@@ -1,11 +1,11 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { httpsCall } from '../../support/https.js';
+import { freePort, logTail } from '../../support/processes.js';
 
 const run = promisify(execFile);
 
@@ -28,18 +28,6 @@ export interface ControlPlane {
   /** kube-apiserver's own /metrics, read as the admin. */
   apiserverMetrics(): Promise<string>;
   stop(): Promise<void>;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function openssl(args: string[], cwd: string): Promise<void> {
@@ -166,14 +154,6 @@ export function startProcess(
   return { name, child, log };
 }
 
-export async function tail(path: string, lines = 15): Promise<string> {
-  try {
-    return (await readFile(path, 'utf8')).trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
-}
-
 /** GET `path` on the API server as the admin (client certificate in system:masters). */
 function adminGet(server: string, path: string, admin: { ca: string; cert: string; key: string }) {
   return httpsCall(Number(new URL(server).port), path, admin);
@@ -189,12 +169,14 @@ export async function waitFor(
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (started.child.exitCode !== null) {
-      throw new Error(`${started.name} exited with ${started.child.exitCode}:\n${await tail(started.log)}`);
+      throw new Error(
+        `${started.name} exited with ${started.child.exitCode}:\n${await logTail(started.log, 15)}`,
+      );
     }
     if (await ready().catch(() => false)) return;
     await sleep(250);
   }
-  throw new Error(`${what} not ready within ${timeoutMs} ms:\n${await tail(started.log)}`);
+  throw new Error(`${what} not ready within ${timeoutMs} ms:\n${await logTail(started.log, 15)}`);
 }
 
 /** SIGTERM, then SIGKILL after 10 s; resolves once the process has exited. */

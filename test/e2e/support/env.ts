@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { eventually } from '../../support/wait.js';
 import { type StsGuardProcess, startStsGuard, stopStsGuard, stsGuardGet } from './sts-guard.js';
 
 /** What test/e2e/run.ts started, handed to each e2e test file through STS_GUARD_E2E_STATE. */
@@ -22,7 +22,6 @@ export interface E2eState {
 }
 
 export const scenario = (name: string) => fileURLToPath(new URL(`../scenarios/${name}`, import.meta.url));
-export const repoPath = (path: string) => fileURLToPath(new URL(`../../../${path}`, import.meta.url));
 
 export function loadState(): E2eState {
   const file = process.env.STS_GUARD_E2E_STATE;
@@ -45,8 +44,11 @@ export interface KubectlResult {
   stderr: string;
 }
 
-/** `state.kubectl` against the e2e API server as a cluster admin. Never throws on exit codes. */
-export function kubectl(state: E2eState, args: string[], input?: string): Promise<KubectlResult> {
+/** What kubectl needs to drive the e2e API server as a cluster admin. */
+export type KubectlTarget = Pick<E2eState, 'kubectl' | 'adminKubeconfig' | 'binDir'>;
+
+/** `state.kubectl` (the control plane's own build) against the e2e API server as a cluster admin. Never throws on exit codes. */
+export function kubectl(state: KubectlTarget, args: string[], input?: string): Promise<KubectlResult> {
   return new Promise((resolve) => {
     const child = execFile(
       state.kubectl,
@@ -70,7 +72,7 @@ export function kubectl(state: E2eState, args: string[], input?: string): Promis
 }
 
 /** kubectl that must succeed; its stderr is in the error when it does not. */
-export async function kubectlOk(state: E2eState, args: string[], input?: string): Promise<string> {
+export async function kubectlOk(state: KubectlTarget, args: string[], input?: string): Promise<string> {
   const result = await kubectl(state, args, input);
   if (result.code !== 0) {
     throw new Error(`kubectl ${args.join(' ')} exited ${result.code}:\n${result.stderr}${result.stdout}`);
@@ -80,21 +82,6 @@ export async function kubectlOk(state: E2eState, args: string[], input?: string)
 
 export async function getJson<T = Record<string, unknown>>(state: E2eState, args: string[]): Promise<T> {
   return JSON.parse(await kubectlOk(state, ['get', ...args, '-o', 'json'])) as T;
-}
-
-/** Polls `check` until it returns a value, or fails naming `what`. */
-export async function eventually<T>(
-  what: string,
-  check: () => Promise<T | undefined>,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(500);
-  }
 }
 
 /** sts-guard's Prometheus text. */

@@ -2,10 +2,9 @@ import { spawn } from 'node:child_process';
 import { openSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { httpsCall } from '../../support/https.js';
-
-export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+import { logTail } from '../../support/processes.js';
+import { repoRoot } from '../../support/repo.js';
 
 /** How the e2e suite runs sts-guard: the README's `npm start`, with a real serving certificate. */
 export interface StsGuardProcess {
@@ -22,10 +21,6 @@ export interface StsGuardProcess {
 /** GET a path on sts-guard, trusting only its CA, as the API server does. */
 export async function stsGuardGet(base: { url: string; caFile: string }, path: string) {
   return httpsCall(Number(new URL(base.url).port), path, { ca: await readFile(base.caFile, 'utf8') });
-}
-
-async function tail(path: string): Promise<string> {
-  return (await readFile(path, 'utf8').catch(() => '')).trimEnd().split('\n').slice(-20).join('\n');
 }
 
 /**
@@ -56,13 +51,13 @@ export async function startStsGuard(options: {
   const deadline = Date.now() + 180_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) {
-      throw new Error(`sts-guard exited with ${child.exitCode}:\n${await tail(options.logFile)}`);
+      throw new Error(`sts-guard exited with ${child.exitCode}:\n${await logTail(options.logFile)}`);
     }
     const ready = await stsGuardGet({ url, caFile: options.caFile }, '/readyz').catch(() => undefined);
     if (ready?.statusCode === 200) return { pid, url, caFile: options.caFile, logFile: options.logFile, env };
     await sleep(300);
   }
-  throw new Error(`sts-guard did not become ready:\n${await tail(options.logFile)}`);
+  throw new Error(`sts-guard did not become ready:\n${await logTail(options.logFile)}`);
 }
 
 function alive(pid: number): boolean {

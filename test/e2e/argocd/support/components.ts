@@ -9,9 +9,9 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort, type Started, startProcess, stopProcess, waitFor } from '../../support/control-plane.js';
-import type { E2eState } from '../../support/env.js';
-import { kubectlAs } from '../../support/suite.js';
+import { freePort } from '../../../support/processes.js';
+import { type Started, startProcess, stopProcess, waitFor } from '../../support/control-plane.js';
+import { type E2eState, kubectlOk } from '../../support/env.js';
 
 export const ARGOCD_NAMESPACE = 'argocd';
 
@@ -58,7 +58,7 @@ async function httpOk(url: string): Promise<boolean> {
  * AppProject. Settings are found by the label app.kubernetes.io/part-of=argocd.
  */
 async function configureCluster(state: E2eState, argocdDir: string): Promise<void> {
-  const k = (args: string[], input?: string) => kubectlAs(state.kubectl, state.adminKubeconfig, args, input);
+  const k = (args: string[], input?: string) => kubectlOk(state, args, input);
   await k(['create', 'namespace', ARGOCD_NAMESPACE]);
   await k(['apply', '--server-side', '-f', join(argocdDir, 'crds')]);
   // `kubectl wait` errors out when it reads a CRD before the API server wrote any condition.

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import { repoPath } from '../../support/env.js';
+import { repoPath } from '../../../support/repo.js';
 
 /** Every ```yaml block of docs/gitops.md, parsed. */
 export function gitopsYamlSnippets(): unknown[] {

@@ -5,7 +5,8 @@
  */
 import { appendFileSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { type E2eState, eventually, kubectl, kubectlOk, loadState } from '../../support/env.js';
+import { eventually } from '../../../support/wait.js';
+import { type E2eState, kubectl, kubectlOk, loadState } from '../../support/env.js';
 import { ARGOCD_NAMESPACE } from './components.js';
 import type { LocalRepository } from './git.js';
 

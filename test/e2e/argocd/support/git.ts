@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { repoRoot } from '../../support/sts-guard.js';
+import { repoRoot } from '../../../support/repo.js';
 
 const run = promisify(execFile);
 

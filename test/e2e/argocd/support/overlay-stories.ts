@@ -8,7 +8,8 @@
  * Progressing and the Application's health is Progressing. Nothing here asserts Healthy.
  */
 import t from 'tap';
-import { eventually, getJson, kubectl, kubectlOk } from '../../support/env.js';
+import { eventually } from '../../../support/wait.js';
+import { getJson, kubectl, kubectlOk } from '../../support/env.js';
 import { changeStories } from './change-stories.js';
 import {
   type Application,

@@ -4,7 +4,8 @@
  * refreshes, and leaving an overlay.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { eventually, getJson, kubectl } from '../../support/env.js';
+import { eventually } from '../../../support/wait.js';
+import { getJson, kubectl } from '../../support/env.js';
 import { type Application, type ArgoCdState, getApplication, hardRefresh, selectOverlay } from './env.js';
 
 export const NAMESPACE = 'grade-submission';

@@ -1,0 +1,132 @@
+/**
+ * Everything the e2e stories and the chainsaw scenarios run against, started once: the real
+ * control plane (etcd, kube-apiserver, kube-controller-manager built by
+ * test/e2e/control-plane/build.sh), deploy/common applied, and sts-guard started with `npm start`
+ * as its ServiceAccount and registered with deploy/webhooks. `npm run bench:latency` starts the
+ * same stack.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { promisify } from 'node:util';
+import { freePort } from '../../support/processes.js';
+import { repoPath } from '../../support/repo.js';
+import { type ControlPlane, kubeconfigYaml, startControlPlane } from './control-plane.js';
+import { type E2eState, kubectlOk } from './env.js';
+import { clusterKubectl, controlPlaneBinaries, machineKubectl, renderWebhooks, say } from './setup.js';
+import { type StsGuardProcess, startStsGuard, stopStsGuard } from './sts-guard.js';
+
+const run = promisify(execFile);
+
+export { say };
+
+export interface E2eStack {
+  state: E2eState;
+  /** The state as JSON, for STS_GUARD_E2E_STATE (a story that restarts sts-guard rewrites it). */
+  stateFile: string;
+  /** Stops sts-guard and the control plane; keeps the state directory when asked or when `failed`. */
+  stop(failed: boolean): Promise<void>;
+}
+
+/** Starts the control plane and sts-guard, registered as deploy/ registers it. */
+export async function startE2eStack(): Promise<E2eStack> {
+  const binDir = await controlPlaneBinaries();
+  const kubectlPath = clusterKubectl(binDir);
+  const machine = machineKubectl(binDir);
+  say(`control plane binaries: ${binDir}; kubectl: ${kubectlPath}; machine kubectl: ${machine ?? 'none'}`);
+  // The real kustomize first on PATH: src/render/kustomize.ts prefers it to `kubectl kustomize`.
+  process.env.PATH = `${binDir}${delimiter}${process.env.PATH}`;
+  const dir = await mkdtemp(join(tmpdir(), 'sts-guard-e2e-'));
+  await mkdir(join(dir, 'logs'), { recursive: true });
+  await mkdir(join(dir, 'exceptions'), { recursive: true });
+  const stateFile = join(dir, 'state.json');
+  let plane: ControlPlane | undefined;
+  let stsGuard: StsGuardProcess | undefined;
+  const stop = async (failed: boolean) => {
+    const saved = existsSync(stateFile)
+      ? (JSON.parse(await readFile(stateFile, 'utf8')) as E2eState)
+      : undefined;
+    // A story may have restarted sts-guard: the state file has its current process group.
+    const pid = saved?.stsGuard.pid ?? stsGuard?.pid;
+    if (pid) await stopStsGuard(pid);
+    await plane?.stop();
+    if (process.env.STS_GUARD_E2E_KEEP === '1' || failed) say(`state, logs and kubeconfigs kept in ${dir}`);
+    else await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    say('starting etcd, kube-apiserver and kube-controller-manager');
+    plane = await startControlPlane(binDir, join(dir, 'control-plane'));
+    const admin = { kubectl: kubectlPath, adminKubeconfig: plane.adminKubeconfig, binDir };
+    say(`API server ready at ${plane.server}`);
+
+    // sts-guard's namespace, ServiceAccount and RBAC exactly as deploy/ ships them.
+    await kubectlOk(admin, ['apply', '-k', repoPath('deploy/common')]);
+    // Its serving certificate from the script users run (certs/generate.sh): 127.0.0.1 for the
+    // API server, localhost for the suite's own requests (they send SNI localhost).
+    const certs = join(dir, 'certs');
+    await run('bash', [
+      repoPath('certs/generate.sh'),
+      '--host',
+      '127.0.0.1',
+      '--host',
+      'localhost',
+      '--out',
+      certs,
+    ]);
+    // Credentials: the ServiceAccount's own token from the TokenRequest API, so every look-up in
+    // the suite is made with exactly the RBAC deploy/ grants.
+    const token = (
+      await kubectlOk(admin, ['create', 'token', 'sts-guard', '-n', 'sts-guard', '--duration=6h'])
+    ).trim();
+    const saKubeconfig = join(dir, 'sts-guard.kubeconfig');
+    await writeFile(saKubeconfig, kubeconfigYaml(plane.server, plane.caFile, { token }));
+
+    const port = await freePort();
+    say('starting sts-guard with `npm start`');
+    stsGuard = await startStsGuard({
+      port,
+      caFile: join(certs, 'ca.crt'),
+      env: {
+        TLS_CERT_FILE: join(certs, 'tls.crt'),
+        TLS_KEY_FILE: join(certs, 'tls.key'),
+        KUBECONFIG: saKubeconfig,
+        SHUTDOWN_DRAIN_MS: '0',
+        // Where deploy/ mounts the sts-guard-exceptions ConfigMap; absent until a story writes it.
+        EXCEPTIONS_FILE: join(dir, 'exceptions', 'exceptions.yaml'),
+      },
+      logFile: join(dir, 'logs', 'sts-guard.log'),
+      build: process.env.STS_GUARD_E2E_NO_BUILD !== '1',
+    });
+    say(`sts-guard ready at ${stsGuard.url}`);
+
+    const webhooks = await renderWebhooks(
+      binDir,
+      dir,
+      `127.0.0.1:${port}`,
+      await readFile(join(certs, 'ca.crt'), 'utf8'),
+    );
+    await writeFile(join(dir, 'webhooks.yaml'), webhooks);
+    await kubectlOk(admin, ['apply', '-f', join(dir, 'webhooks.yaml')]);
+
+    const state: E2eState = {
+      server: plane.server,
+      adminKubeconfig: plane.adminKubeconfig,
+      clusterCaFile: plane.caFile,
+      auditLog: plane.auditLog,
+      dir,
+      binDir,
+      kubectl: kubectlPath,
+      machineKubectl: machine,
+      stsGuard,
+      stsGuardPort: port,
+    };
+    await writeFile(stateFile, JSON.stringify(state, null, 2));
+    return { state, stateFile, stop };
+  } catch (error) {
+    say(`setup failed: ${error instanceof Error ? error.message : error}`);
+    await stop(true);
+    throw error;
+  }
+}
