@@ -14,6 +14,7 @@ interface ApplicationSource {
 }
 interface SyncPolicy {
   automated?: { prune?: boolean; selfHeal?: boolean };
+  retry?: { limit?: number; refresh?: boolean };
   syncOptions?: string[];
   managedNamespaceMetadata?: { labels?: Record<string, string> };
 }
@@ -176,6 +177,9 @@ t.test('sync options: CreateNamespace, server-side apply and diff, and no ignore
       `${label} compares with the API server's answer`,
     );
     t.equal(spec.ignoreDifferences, undefined, `${label} ignores no differences`);
+    // A sync sts-guard refuses retries; with refresh each retry takes the newest commit, so a
+    // revert ends it at the next attempt instead of after the limit (test/e2e/argocd/).
+    t.equal(spec.syncPolicy?.retry?.refresh, true, `${label} retries with the newest commit`);
   }
   t.notOk(
     JSON.stringify(stack.spec.syncPolicy?.managedNamespaceMetadata).includes('sts-guard.io/exempt'),

@@ -32,9 +32,9 @@ import {
 import {
   buildScriptOutput,
   CHAINSAW_DIR,
+  clusterKubectl,
   controlPlaneBinaries,
   kubectl,
-  machineKubectl,
   type Outcome,
   renderWebhookUrl,
   runChainsaw,
@@ -72,7 +72,7 @@ async function main(): Promise<number> {
   const started = Date.now();
   const binDir = await controlPlaneBinaries();
   const emulator = await buildScriptOutput('test/e2e/control-plane/build-lambda-emulator.sh');
-  const kubectlPath = machineKubectl();
+  const kubectlPath = clusterKubectl(binDir);
   say(`control plane binaries: ${binDir}; emulator: ${emulator}; kubectl: ${kubectlPath}`);
   process.env.PATH = `${binDir}${delimiter}${process.env.PATH}`;
   const dir = await mkdtemp(join(tmpdir(), 'sts-guard-e2e-lambda-'));

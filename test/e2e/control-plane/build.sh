@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the real control plane the e2e suite runs against, from the Go module proxy:
-# kube-apiserver and kube-controller-manager (k8s.io/kubernetes), etcd (go.etcd.io/etcd/server/v3)
-# and kustomize (sigs.k8s.io/kustomize/kustomize/v5). Binaries are cached outside the repo, keyed by
-# version, like envtest's: a second run only checks the cache and takes seconds.
+# kube-apiserver, kube-controller-manager and kubectl (k8s.io/kubernetes), etcd
+# (go.etcd.io/etcd/server/v3) and kustomize (sigs.k8s.io/kustomize/kustomize/v5). Binaries are
+# cached outside the repo, keyed by version, like envtest's: a second run only checks the cache
+# and takes seconds.
 #
 #   test/e2e/control-plane/build.sh            build what is missing, print the bin directory
 #   STS_GUARD_E2E_CACHE=/path build.sh          cache elsewhere (default ~/.cache/sts-guard/e2e)
@@ -41,13 +42,15 @@ check_proxy() {
 # Each component lands in $cache/<name>-<version>/<name>; present and runnable means done.
 cached() { [ -x "$cache/$1-$2/$1" ]; }
 
-build_module() { # name version dir package...
+build_module() { # name version dir package... (EXTRA_LDFLAGS: more -ldflags for this one)
   local name=$1 version=$2 dir=$3; shift 3
   local out="$cache/$name-$version"
   local started=$SECONDS
+  local flags=("${build_flags[@]}")
+  [ -z "${EXTRA_LDFLAGS:-}" ] || flags=(-trimpath -ldflags "-s -w $EXTRA_LDFLAGS")
   mkdir -p "$out.tmp"
   say "building $name $version (this takes minutes on a cold cache)"
-  (cd "$dir" && GOFLAGS=-mod=mod go build "${build_flags[@]}" -o "$out.tmp/$name" "$@") \
+  (cd "$dir" && GOFLAGS=-mod=mod go build "${flags[@]}" -o "$out.tmp/$name" "$@") \
     || die "go build of $name $version failed (see above)"
   rm -rf "$out" && mv "$out.tmp" "$out"
   say "built $name $version in $((SECONDS - started)) s: $out/$name"
@@ -61,8 +64,9 @@ wrapper_module() { # dir module version
 }
 
 build_kubernetes() {
-  if cached kube-apiserver "$KUBERNETES_VERSION" && cached kube-controller-manager "$KUBERNETES_VERSION"; then
-    say "kube-apiserver and kube-controller-manager $KUBERNETES_VERSION: cached"
+  if cached kube-apiserver "$KUBERNETES_VERSION" && cached kube-controller-manager "$KUBERNETES_VERSION" &&
+    cached kubectl "$KUBERNETES_VERSION"; then
+    say "kube-apiserver, kube-controller-manager and kubectl $KUBERNETES_VERSION: cached"
     return
   fi
   check_proxy k8s.io/kubernetes "$KUBERNETES_VERSION"
@@ -89,6 +93,7 @@ package tools
 import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kubectl"
 )
 GO
   say "resolving k8s.io/kubernetes $KUBERNETES_VERSION's dependencies"
@@ -98,6 +103,17 @@ GO
     build_module kube-apiserver "$KUBERNETES_VERSION" "$dir" k8s.io/kubernetes/cmd/kube-apiserver
   cached kube-controller-manager "$KUBERNETES_VERSION" ||
     build_module kube-controller-manager "$KUBERNETES_VERSION" "$dir" k8s.io/kubernetes/cmd/kube-controller-manager
+  # The stories' kubectl, the API server's own minor version (within the supported skew); it
+  # reuses most of the packages compiled above. Stamped with its version as Kubernetes' release
+  # build does (hack/lib/version.sh), so `kubectl version` and its User-Agent name 1.37.
+  local minor=${KUBERNETES_VERSION#v1.}
+  minor=${minor%%.*}
+  local stamp="" v
+  for v in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
+    stamp+=" -X $v.gitVersion=$KUBERNETES_VERSION -X $v.gitMajor=1 -X $v.gitMinor=$minor -X $v.gitTreeState=clean"
+  done
+  cached kubectl "$KUBERNETES_VERSION" ||
+    EXTRA_LDFLAGS=$stamp build_module kubectl "$KUBERNETES_VERSION" "$dir" k8s.io/kubernetes/cmd/kubectl
 }
 
 build_etcd() {
@@ -166,6 +182,7 @@ bin="$cache/bin-$KUBERNETES_VERSION-$ETCD_VERSION-$KUSTOMIZE_VERSION"
 mkdir -p "$bin"
 ln -sf "$cache/kube-apiserver-$KUBERNETES_VERSION/kube-apiserver" "$bin/kube-apiserver"
 ln -sf "$cache/kube-controller-manager-$KUBERNETES_VERSION/kube-controller-manager" "$bin/kube-controller-manager"
+ln -sf "$cache/kubectl-$KUBERNETES_VERSION/kubectl" "$bin/kubectl"
 ln -sf "$cache/etcd-$ETCD_VERSION/etcd" "$bin/etcd"
 ln -sf "$cache/kustomize-$KUSTOMIZE_VERSION/kustomize" "$bin/kustomize"
 ln -sf "$cache/chainsaw-$CHAINSAW_VERSION/chainsaw" "$bin/chainsaw"

@@ -128,16 +128,27 @@ current-context: e2e
 `;
 }
 
-interface Started {
+/** A child process this suite started, with its log file. */
+export interface Started {
   name: string;
   child: ChildProcess;
   log: string;
 }
 
-function startProcess(dir: string, name: string, binary: string, args: string[]): Started {
+export function startProcess(
+  dir: string,
+  name: string,
+  binary: string,
+  args: string[],
+  env?: Record<string, string>,
+): Started {
   const log = join(dir, `${name}.log`);
   const out = createWriteStream(log);
-  const child = spawn(binary, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(binary, args, {
+    cwd: dir,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: env ? { ...process.env, ...env } : process.env,
+  });
   child.stdout?.pipe(out);
   child.stderr?.pipe(out);
   return { name, child, log };
@@ -148,7 +159,13 @@ function adminGet(server: string, path: string, admin: { ca: string; cert: strin
   return httpsCall(Number(new URL(server).port), path, admin);
 }
 
-async function waitFor(what: string, started: Started, timeoutMs: number, ready: () => Promise<boolean>) {
+/** Polls `ready` every 250 ms; fails early, with the log's tail, if the process exits. */
+export async function waitFor(
+  what: string,
+  started: Started,
+  timeoutMs: number,
+  ready: () => Promise<boolean>,
+) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (started.child.exitCode !== null) {
@@ -162,7 +179,8 @@ async function waitFor(what: string, started: Started, timeoutMs: number, ready:
   throw new Error(`${what} not ready within ${timeoutMs} ms:\n${await logTail(started.log, 15)}`);
 }
 
-async function stopProcess(started: Started): Promise<void> {
+/** SIGTERM, then SIGKILL after 10 s; resolves once the process has exited. */
+export async function stopProcess(started: Started): Promise<void> {
   const { child } = started;
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));

@@ -13,7 +13,10 @@ export interface E2eState {
   auditLog: string;
   dir: string;
   binDir: string;
+  /** The kubectl built with the control plane (test/e2e/control-plane/build.sh), same minor. */
   kubectl: string;
+  /** The machine's own kubectl, for the skew story alone (undefined when there is none). */
+  machineKubectl?: string;
   stsGuard: StsGuardProcess;
   stsGuardPort: number;
 }
@@ -44,7 +47,7 @@ export interface KubectlResult {
 /** What kubectl needs to drive the e2e API server as a cluster admin. */
 export type KubectlTarget = Pick<E2eState, 'kubectl' | 'adminKubeconfig' | 'binDir'>;
 
-/** The machine's kubectl against the e2e API server as a cluster admin. Never throws on exit codes. */
+/** `state.kubectl` (the control plane's own build) against the e2e API server as a cluster admin. Never throws on exit codes. */
 export function kubectl(state: KubectlTarget, args: string[], input?: string): Promise<KubectlResult> {
   return new Promise((resolve) => {
     const child = execFile(

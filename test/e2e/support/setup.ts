@@ -1,6 +1,6 @@
 /**
  * What the e2e runners share (run.ts for the Deployment path, run-lambda.ts for the Lambda path):
- * the cached builds, the machine's kubectl, rendering deploy/'s webhook registrations for a
+ * the cached builds, the kubectls, rendering deploy/'s webhook registrations for a
  * test endpoint, and running the story files under tap.
  */
 import { execFile, spawn } from 'node:child_process';
@@ -41,14 +41,24 @@ export async function controlPlaneBinaries(): Promise<string> {
 }
 
 /**
- * The machine's newest kubectl: its cloud SDK keeps other minor versions beside it as
- * kubectl.1.NN. STS_GUARD_E2E_KUBECTL overrides.
+ * The kubectl the stories drive: the one built with the control plane (same minor as the API
+ * server, test/e2e/control-plane/build.sh). STS_GUARD_E2E_KUBECTL overrides.
  */
-export function machineKubectl(): string {
-  if (process.env.STS_GUARD_E2E_KUBECTL) return process.env.STS_GUARD_E2E_KUBECTL;
+export function clusterKubectl(binDir: string): string {
+  const path = process.env.STS_GUARD_E2E_KUBECTL ?? join(binDir, 'kubectl');
+  if (!existsSync(path)) throw new Error(`no kubectl at ${path}: run test/e2e/control-plane/build.sh`);
+  return path;
+}
+
+/**
+ * The machine's newest kubectl, kept for the one story that checks kubectl outside the supported
+ * skew (test/e2e/kubectl-skew.e2e.ts): a cloud SDK keeps other minor versions beside it as
+ * kubectl.1.NN. Undefined when none is on PATH.
+ */
+export function machineKubectl(binDir: string): string | undefined {
   const candidates: Array<{ path: string; minor: number }> = [];
   for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (!existsSync(join(dir, 'kubectl'))) continue;
+    if (dir === binDir || !existsSync(join(dir, 'kubectl'))) continue;
     // /usr/bin/kubectl is usually a link into the SDK, where its siblings live.
     const sdk = dirname(realpathSync(join(dir, 'kubectl')));
     for (const entry of readdirSync(sdk)) {
@@ -58,9 +68,7 @@ export function machineKubectl(): string {
     candidates.push({ path: join(dir, 'kubectl'), minor: -1 });
   }
   candidates.sort((a, b) => b.minor - a.minor);
-  const chosen = candidates[0];
-  if (!chosen) throw new Error('kubectl is not on PATH: the e2e suite drives the API server with it');
-  return chosen.path;
+  return candidates[0]?.path;
 }
 
 /** kubectl with `kubeconfig`; rejects with kubectl's stderr when it fails. */
@@ -175,13 +183,13 @@ export interface Outcome {
 }
 
 /** Runs the story files one after another under tap, with the state file; tap's summary line gives the counts. */
-export async function runStories(stateFile: string, files: string[]): Promise<Outcome> {
+export async function runStories(stateFile: string, files: string[], timeoutSeconds = 900): Promise<Outcome> {
   say(`running ${files.length} e2e story file(s)`);
   let out = '';
   const status = await new Promise<number>((resolve) => {
     const tap = spawn(
       join(repoRoot, 'node_modules/.bin/tap'),
-      ['--jobs=1', '--timeout=900', '--disable-coverage', ...files],
+      ['--jobs=1', `--timeout=${timeoutSeconds}`, '--disable-coverage', ...files],
       {
         cwd: repoRoot,
         stdio: ['inherit', 'pipe', 'inherit'],

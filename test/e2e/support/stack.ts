@@ -15,7 +15,7 @@ import { freePort } from '../../support/processes.js';
 import { repoPath } from '../../support/repo.js';
 import { type ControlPlane, kubeconfigYaml, startControlPlane } from './control-plane.js';
 import { type E2eState, kubectlOk } from './env.js';
-import { controlPlaneBinaries, machineKubectl, renderWebhooks, say } from './setup.js';
+import { clusterKubectl, controlPlaneBinaries, machineKubectl, renderWebhooks, say } from './setup.js';
 import { type StsGuardProcess, startStsGuard, stopStsGuard } from './sts-guard.js';
 
 const run = promisify(execFile);
@@ -33,8 +33,9 @@ export interface E2eStack {
 /** Starts the control plane and sts-guard, registered as deploy/ registers it. */
 export async function startE2eStack(): Promise<E2eStack> {
   const binDir = await controlPlaneBinaries();
-  const kubectlPath = machineKubectl();
-  say(`control plane binaries: ${binDir}; kubectl: ${kubectlPath}`);
+  const kubectlPath = clusterKubectl(binDir);
+  const machine = machineKubectl(binDir);
+  say(`control plane binaries: ${binDir}; kubectl: ${kubectlPath}; machine kubectl: ${machine ?? 'none'}`);
   // The real kustomize first on PATH: src/render/kustomize.ts prefers it to `kubectl kustomize`.
   process.env.PATH = `${binDir}${delimiter}${process.env.PATH}`;
   const dir = await mkdtemp(join(tmpdir(), 'sts-guard-e2e-'));
@@ -117,6 +118,7 @@ export async function startE2eStack(): Promise<E2eStack> {
       dir,
       binDir,
       kubectl: kubectlPath,
+      machineKubectl: machine,
       stsGuard,
       stsGuardPort: port,
     };
