@@ -1,6 +1,7 @@
 /**
  * The review path alone, several builds side by side in one process: JSON.parse of the body, the
- * build's own readAdmissionReview, validateReview (or mutateReview) with its Services answered
+ * build's own readAdmissionReview, its answer for the path (answerReview; validateReview or
+ * mutateReview before the evaluation pipeline) with its Services answered
  * from memory (as the warm watch cache answers them), and admissionReviewJson of the answer. No
  * HTTP, TLS, Fastify or log line: what sts-guard's own code costs per review, so a change in it
  * shows up without the rest of the server's cost (and the machine's noise) around it. Builds run
@@ -17,6 +18,7 @@
  * `git archive <commit> | tar -x -C <dir>`, with node_modules linked); `VAR=value` are settings
  * for that tree's loadConfig, e.g. `.:RULE_CLIENT_ROUTING=off` for this tree with a rule off.
  */
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { median } from './stats.js';
@@ -56,10 +58,24 @@ async function load(spec: string): Promise<Build> {
   const [dir = '.', settings = ''] = spec.split(':');
   const root = resolve(dir);
   const module = async <T>(path: string) => (await import(pathToFileURL(resolve(root, path)).href)) as T;
-  const { validateReview, mutateReview } = await module<{
-    validateReview(request: unknown, ctx: Context): Promise<Result>;
-    mutateReview(request: unknown, ctx: Context): Promise<Result> | Result;
-  }>('src/admission/review.ts');
+  type Handler = (request: unknown, ctx: Context) => Promise<Result> | Result;
+  // Since the evaluation pipeline, src/admission/bindings.ts answers a review on a path; before it,
+  // src/admission/review.ts had one function per webhook.
+  const answer: (path: string, request: unknown, ctx: Context) => Promise<Result> | Result = existsSync(
+    resolve(root, 'src/admission/bindings.ts'),
+  )
+    ? (
+        await module<{
+          answerReview(path: string, request: unknown, ctx: Context): Promise<Result> | Result;
+        }>('src/admission/bindings.ts')
+      ).answerReview
+    : await (async () => {
+        const review = await module<{ validateReview: Handler; mutateReview: Handler }>(
+          'src/admission/review.ts',
+        );
+        return (path: string, request: unknown, ctx: Context) =>
+          (path === '/validate' ? review.validateReview : review.mutateReview)(request, ctx);
+      })();
   const { readAdmissionReview } = await module<{ readAdmissionReview(body: unknown): Review }>(
     'src/admission/parse.ts',
   );
@@ -121,12 +137,11 @@ async function load(spec: string): Promise<Build> {
       },
     };
   }
-  const handler = workload!.path === '/validate' ? validateReview : mutateReview;
   return {
     name: spec,
     async review(body) {
       const request = readAdmissionReview(JSON.parse(body)).request;
-      const result = await handler(request, context);
+      const result = await answer(workload!.path, request, context);
       if (!result.response.allowed) throw new Error(`${spec} did not admit ${workload!.label}`);
       return admissionReviewJson(result.response);
     },
