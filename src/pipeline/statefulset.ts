@@ -113,7 +113,7 @@ export async function validateStatefulSetReview(
   if (decision.allowed && ctx.services.list && clientRoutingNeedsServicesFor(db, settings, { exceptions })) {
     const services = await ctx.services.list(facts.namespace);
     lookups.push(services.outcome);
-    for (const finding of clientRoutingFindings(db, settings, services, { exceptions })) {
+    for (const finding of clientRoutingFindings(db, settings, services)) {
       decision.findings.push(finding);
       if (finding.warning) decision.warnings.push(finding.warning);
     }

@@ -237,24 +237,25 @@ export function clientRoutingNeedsServicesFor(
 }
 
 /**
- * The client-routing findings for a StatefulSet CREATE/UPDATE: one per Service of its namespace
- * that load-balances over its pods. Always warnings, whatever the mode: the Service is what is
- * wrong, and it is judged (and, under `enforce`, denied) on its own CREATE/UPDATE.
+ * The client-routing findings for a StatefulSet CREATE/UPDATE that `clientRoutingNeedsServicesFor`
+ * said needs its namespace's Services: one per Service that load-balances over its pods. Always
+ * warnings, whatever the mode: the Service is what is wrong, and it is judged (and, under
+ * `enforce`, denied) on its own CREATE/UPDATE.
  */
 export function clientRoutingFindings(
-  db: InspectedDatabase | undefined,
+  db: InspectedDatabase,
   settings: PolicySettings,
-  services: ServiceListLookup | undefined,
-  context: Pick<PolicyContext, 'exceptions'> = {},
+  services: ServiceListLookup,
 ): Finding[] {
-  if (!db || !clientRoutingNeedsServicesFor(db, settings, context) || services?.outcome !== 'found')
-    return [];
+  if (services.outcome !== 'found') return [];
   const database = replicated(db.statefulSet, db.target, db.server);
   if (!database) return [];
-  return services.services
-    .map((service) => routingFinding(service, database, db.namespace, settings))
-    .filter((f): f is string => f !== undefined)
-    .map((warning) => ({ check: 'client-routing', outcome: 'warn', problem: warning, warning }));
+  const findings: Finding[] = [];
+  for (const service of services.services) {
+    const warning = routingFinding(service, database, db.namespace, settings);
+    if (warning) findings.push({ check: 'client-routing', outcome: 'warn', problem: warning, warning });
+  }
+  return findings;
 }
 
 /** `clientRoutingNeedsServicesFor`, from the review (the policy's review-in form). */
@@ -278,5 +279,6 @@ export function clientRoutingWarnings(
   context: PolicyContext = {},
 ): string[] {
   const db = inspectedFacts(review, settings, context.configMaps);
-  return clientRoutingFindings(db, settings, services, context).map((f) => f.problem);
+  if (!db || !services || !clientRoutingNeedsServicesFor(db, settings, context)) return [];
+  return clientRoutingFindings(db, settings, services).map((f) => f.problem);
 }
