@@ -12,9 +12,10 @@ import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:https';
 import { join } from 'node:path';
-import { parseAllDocuments, stringify } from 'yaml';
+import { parseAllDocuments } from 'yaml';
 import { type E2eState, freshNamespace, kubectlOk, scenario } from '../test/e2e/support/env.js';
 import { type Buckets, count, delta, histogramBuckets, quantile } from '../test/e2e/support/histogram.js';
+import { registrationFor } from '../test/e2e/support/setup.js';
 import { say, startE2eStack } from '../test/e2e/support/stack.js';
 import { freePort } from '../test/support/processes.js';
 import { repoPath } from '../test/support/repo.js';
@@ -144,25 +145,13 @@ async function measure(state: E2eState) {
   try {
     await freshNamespace(state, 'latency-baseline', { 'sts-guard.io/exempt': 'true' });
     await kubectlOk(state, ['apply', '-n', 'latency-baseline', '-f', headlessService]);
-    const registered = parseAllDocuments(await readFile(join(state.dir, 'webhooks.yaml'), 'utf8')).map((d) =>
-      d.toJS(),
-    );
-    const bare = registered.map((config) => ({
-      ...config,
-      metadata: { name: 'bare-baseline' },
-      webhooks: config.webhooks
-        .filter((w: { name: string }) => !w.name.startsWith('services.'))
-        .map((w: { name: string; clientConfig: { url: string } }) => ({
-          ...w,
-          name: `bare-${w.name}`,
-          clientConfig: {
-            ...w.clientConfig,
-            url: w.clientConfig.url.replace(state.stsGuard.url, `https://127.0.0.1:${port}`),
-          },
-          namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'latency-baseline' } },
-        })),
-    }));
-    await kubectlOk(state, ['apply', '-f', '-'], bare.map((o) => stringify(o)).join('---\n'));
+    const bare = registrationFor(await readFile(join(state.dir, 'webhooks.yaml'), 'utf8'), {
+      prefix: 'bare',
+      fromUrl: state.stsGuard.url,
+      toUrl: `https://127.0.0.1:${port}`,
+      namespace: 'latency-baseline',
+    });
+    await kubectlOk(state, ['apply', '-f', '-'], bare);
     // Until the API server has picked up the new configurations and the bare webhook listens, a
     // create is either not sent to it or refused (failurePolicy: Fail); wait for both to be called.
     await eventually('the API server calling both bare webhooks', async () => {

@@ -1,10 +1,11 @@
 /**
  * What a bench run measures, for how long, against which targets, and with which server settings:
- * read once from the command line (`--smoke`, `--cpu-prof`, `--sts-guard`, `--compare`).
+ * read once from the command line (`--smoke`, `--cpu-prof`, `--sts-guard`, `--compare`,
+ * `--compare-node`, `--connections`).
  */
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ServerOptions, useCompareEntry, useStsGuardEntry } from './servers.js';
+import { type ServerOptions, useCompareEntry, useCompareNode, useStsGuardEntry } from './servers.js';
 
 export const smoke = process.argv.includes('--smoke');
 export const profile = process.argv.includes('--cpu-prof');
@@ -12,11 +13,17 @@ const stsGuardFlag = process.argv.indexOf('--sts-guard');
 if (stsGuardFlag > 0) useStsGuardEntry(process.argv[stsGuardFlag + 1] ?? '');
 const compareFlag = process.argv.indexOf('--compare');
 if (compareFlag > 0) useCompareEntry(process.argv[compareFlag + 1] ?? '');
+const compareNodeFlag = process.argv.indexOf('--compare-node');
+if (compareNodeFlag > 0) useCompareNode(process.argv[compareNodeFlag + 1] ?? '');
+/** `--connections N`: keep-alive connections of every load run (default 10; issue 21's figure used 16). */
+const connectionsFlag = process.argv.indexOf('--connections');
+const connections = connectionsFlag > 0 ? Number(process.argv[connectionsFlag + 1]) : 10;
+if (!Number.isInteger(connections) || connections < 1) throw new Error('--connections needs a whole number');
 
 /** How long and how much each part runs; the smoke plan only proves the scripts work. */
 export const plan = smoke
   ? {
-      connections: 10,
+      connections,
       warmupSec: 0.3,
       saturateSec: 0.3,
       ratePerSec: 1000,
@@ -30,7 +37,7 @@ export const plan = smoke
       cpuReviews: 200,
     }
   : {
-      connections: 10,
+      connections,
       warmupSec: 3,
       saturateSec: 5,
       ratePerSec: 1000,

@@ -80,6 +80,8 @@ try {
     { serviceCache: 'on', nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] },
     { path: '/mutate', body: cpuWorkloads()[0]!.body },
   );
+  // For whoever attaches strace or openssl s_client to the same server while it works.
+  console.error(`server pid ${server.pid} at ${server.origin}`);
   const job = (amount: number): Exclude<LoadJob, { kind: 'paced' }> => ({
     kind: 'amount',
     origin: server.origin,

@@ -10,9 +10,15 @@ import type { LatencyFigures } from './measure/latency.js';
 import type { RssFigure } from './measure/rss.js';
 import type { ReferenceFigure, ThroughputFigure } from './measure/throughput.js';
 import { PROFILE_DIR, plan, profile, smoke, TARGETS } from './plan.js';
-import { compareEntryInUse, pinning, STS_GUARD_ENTRY, stsGuardEntryInUse } from './servers.js';
+import {
+  compareEntryInUse,
+  compareNodeInUse,
+  pinning,
+  STS_GUARD_ENTRY,
+  stsGuardEntryInUse,
+} from './servers.js';
 import { median } from './stats.js';
-import { type CpuRow, pairedRatio, type Row, renderCpuTable, renderTable } from './table.js';
+import { type CpuRow, pairedRatio, type Row, renderCpuTable, renderRateTable, renderTable } from './table.js';
 import type { CpuWorkload, Workload } from './workloads.js';
 
 /** Everything one run measured, and the machine's load around it. */
@@ -27,6 +33,8 @@ export interface Figures {
   liveGets: number;
   claimLists: number;
   pids: { stsGuard: number; baseline: number };
+  /** With --compare: which of the compared build's answers differ in bytes (same verdicts). */
+  compareDiffers: string[];
   rssStsGuard: RssFigure;
   rssBaseline: RssFigure;
   cold: ColdStartFigures;
@@ -209,7 +217,13 @@ function figuresTable(f: Figures): string {
     );
   }
   if (stsGuardEntryInUse() !== STS_GUARD_ENTRY) notes.push(`sts-guard measured: ${stsGuardEntryInUse()}`);
-  if (compareEntryInUse()) notes.push(`compared build (CPU table only): ${compareEntryInUse()}`);
+  if (compareEntryInUse()) {
+    const node = compareNodeInUse() === process.execPath ? 'this Node.js' : compareNodeInUse();
+    const differs = f.compareDiffers.length > 0 ? f.compareDiffers.join('; ') : 'none';
+    notes.push(
+      `compared build (CPU table only): ${compareEntryInUse()} on ${node}; same verdicts, answers differing in bytes: ${differs}`,
+    );
+  }
   if (profile) {
     notes.push(
       `CPU profiles: ${PROFILE_DIR}/CPU.*.<pid>.*.cpuprofile, sts-guard pid ${pids.stsGuard}, baseline pid ${pids.baseline}; summarise with bench/profile.ts`,
@@ -246,4 +260,12 @@ function cpuTable({ cpu, cpuRows }: Figures): string {
   });
 }
 
-export const report = (f: Figures) => `${figuresTable(f)}\n${cpuTable(f)}`;
+/** The CPU rounds' throughput: each server's reviews/s in the same rounds, paired to the bare server's. */
+function rateTable({ cpuRows }: Figures): string {
+  return renderRateTable({
+    title: `Throughput in the same CPU rounds, reviews/s (${plan.connections} keep-alive TLS connections, a fixed amount as fast as each server answers): median of ${plan.cpuRounds} rounds [min–max]; ratios: median of the rounds' ratios to the bare server`,
+    rows: cpuRows,
+  });
+}
+
+export const report = (f: Figures) => `${figuresTable(f)}\n${cpuTable(f)}\n${rateTable(f)}`;

@@ -47,7 +47,8 @@ async function onLiveServers(
     const claimLists = session.liveLookups('persistentvolumeclaims') - claimsBefore;
     const cpuRows = await cpuPerReview(load, cpu, session);
     const pids = { stsGuard: session.stsGuard.pid, baseline: session.baseline.pid };
-    return { throughput, reference, latency, liveGets, claimLists, cpuRows, pids };
+    const compareDiffers = session.compareDiffers;
+    return { throughput, reference, latency, liveGets, claimLists, cpuRows, pids, compareDiffers };
   } finally {
     await session.stop();
   }

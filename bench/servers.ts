@@ -10,7 +10,13 @@ import { createDevelopmentCertificate } from '../src/server/tls.js';
 import { LocalApiServer } from '../test/support/apiserver.js';
 import { freePort } from '../test/support/processes.js';
 import { ensureBuilt as ensureDistBuilt, repoRoot } from '../test/support/repo.js';
-import { type CpuWorkload, headlessService, NAMESPACE, storedStatefulSets } from './workloads.js';
+import {
+  type CpuWorkload,
+  headlessService,
+  NAMESPACE,
+  routingServices,
+  storedStatefulSets,
+} from './workloads.js';
 
 export const REPO = repoRoot;
 export const STS_GUARD_ENTRY = join(REPO, 'dist/bundle/server.mjs');
@@ -36,6 +42,16 @@ export function useCompareEntry(path: string): void {
   compareEntry = resolve(path);
 }
 export const compareEntryInUse = () => compareEntry;
+/**
+ * The Node.js binary the compared build runs on (`--compare-node <path>`, default this one's): the
+ * same build on two runtimes, paired in the same rounds (e.g. Node 24 against the machine's Node 20).
+ */
+let compareNode = process.execPath;
+export function useCompareNode(path: string): void {
+  if (!existsSync(path)) throw new Error(`--compare-node: no such file ${path}`);
+  compareNode = resolve(path);
+}
+export const compareNodeInUse = () => compareNode;
 export const BASELINE_ENTRY = join(REPO, 'bench/baseline-server.mjs');
 /** bench/fastify-floor.mjs bundled like sts-guard (scripts/bundle.mjs), so both load the same way. */
 export const FASTIFY_ENTRY = join(REPO, 'dist/bench/fastify-floor.mjs');
@@ -61,6 +77,7 @@ export async function prepareEnvironment(): Promise<BenchEnvironment> {
   api.put(headlessService());
   api.put({ ...headlessService(), metadata: { name: 'nginx', namespace: NAMESPACE } });
   for (const sts of storedStatefulSets()) api.putStatefulSet(sts);
+  for (const service of routingServices()) api.put(service);
   const kubeconfigFile = await api.writeKubeconfig(join(dir, 'kubeconfig'));
   return {
     dir,
@@ -98,8 +115,8 @@ export const SERVER_CORE = 1;
 export const CLIENT_CORE = 0;
 
 /** The command line that runs `node args` on `core`, or unpinned when pinning is unavailable. */
-export function onCore(core: number, args: string[]): [string, string[]] {
-  return CAN_PIN ? ['taskset', ['-c', String(core), process.execPath, ...args]] : [process.execPath, args];
+export function onCore(core: number, args: string[], node = process.execPath): [string, string[]] {
+  return CAN_PIN ? ['taskset', ['-c', String(core), node, ...args]] : [node, args];
 }
 
 /** Moves a running process, every thread of it, to `core`. */
@@ -144,7 +161,8 @@ export function spawnServer(kind: ServerKind, env: BenchEnvironment, port: numbe
     fastify: FASTIFY_ENTRY,
     compare: compareEntry ?? stsGuardEntry,
   }[kind];
-  const [command, args] = onCore(SERVER_CORE, [...(options.nodeFlags ?? []), entry]);
+  const node = kind === 'compare' ? compareNode : process.execPath;
+  const [command, args] = onCore(SERVER_CORE, [...(options.nodeFlags ?? []), entry], node);
   const child = spawn(command, args, {
     cwd: REPO,
     env: {

@@ -66,6 +66,8 @@ export function renderTable(input: { title: string; rows: Row[]; notes: string[]
 export interface CpuRow<W extends { label: string } = { label: string }> {
   workload: W;
   rounds: Record<'sts-guard' | 'fastify' | 'baseline', number[]> & { compare?: number[] };
+  /** Reviews per second each server answered in the same rounds (the load generator's count). */
+  rates?: Record<'sts-guard' | 'fastify' | 'baseline', number[]> & { compare?: number[] };
 }
 
 /** `123 [118–131]`: the median of the rounds and their range. */
@@ -115,5 +117,48 @@ export function renderCpuTable(input: { title: string; rows: CpuRow[]; notes: st
   for (const c of cells) out.push(line(c));
   out.push('');
   for (const note of input.notes) out.push(`note: ${note}`);
+  return `${out.join('\n')}\n`;
+}
+
+/**
+ * The CPU rounds' throughput: each server's reviews/s while it answered its fixed amount as fast
+ * as it could, as a paired ratio to the bare server's in the same round (issue 21's figure).
+ */
+export function renderRateTable(input: { title: string; rows: CpuRow[] }): string {
+  const rows = input.rows.filter((row) => row.rates !== undefined);
+  const compared = rows.some((row) => row.rates?.compare !== undefined);
+  const ratio = (row: CpuRow, kind: 'sts-guard' | 'fastify' | 'compare') => {
+    const rates = row.rates!;
+    const values = rates[kind] ?? [];
+    return `${median(values.map((v, i) => v / rates.baseline[i]!)).toFixed(2)}×`;
+  };
+  const headers = [
+    'workload',
+    'sts-guard',
+    'Fastify alone',
+    'bare node:https',
+    ...(compared ? ['compared build'] : []),
+    'sts-guard ÷ bare',
+    'Fastify ÷ bare',
+    ...(compared ? ['compared ÷ bare'] : []),
+  ];
+  const cells = rows.map((row) => [
+    row.workload.label,
+    spread(row.rates!['sts-guard']),
+    spread(row.rates!.fastify),
+    spread(row.rates!.baseline),
+    ...(compared ? [spread(row.rates!.compare ?? [])] : []),
+    ratio(row, 'sts-guard'),
+    ratio(row, 'fastify'),
+    ...(compared ? [ratio(row, 'compare')] : []),
+  ]);
+  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const line = (values: readonly string[]) =>
+    values
+      .map((v, i) => (i === 0 ? v.padEnd(widths[i]!) : v.padStart(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  const out = [input.title, '', line(headers), line(widths.map((w) => '-'.repeat(w)))];
+  for (const c of cells) out.push(line(c));
   return `${out.join('\n')}\n`;
 }

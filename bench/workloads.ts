@@ -1,4 +1,5 @@
-import type { V1Container, V1StatefulSet } from '@kubernetes/client-node';
+import { readFileSync } from 'node:fs';
+import type { V1Container, V1Service, V1StatefulSet } from '@kubernetes/client-node';
 import jsonpatch from 'fast-json-patch';
 import { mutateStatefulSet } from '../src/policy/index.js';
 import {
@@ -21,6 +22,35 @@ export interface Workload {
 export const NAMESPACE = 'grade-submission';
 /** The headless Service the MongoDB StatefulSets name; the local API server holds it. */
 export const headlessService = () => service('mongodb-headless', NAMESPACE);
+
+/**
+ * The client-routing workload's namespace: its own, so that its ClusterIP Service adds a warning
+ * to that row only. examples/review-replica-set.json is moved here (its pods carry `app: mongodb`).
+ */
+export const ROUTING_NAMESPACE = 'grade-submission-routing';
+
+/**
+ * The Services issue 21's throughput figure was measured with: the headless Service the example
+ * names and a ClusterIP Service `mongodb` over the same pods (no `seed-only` annotation), so
+ * sts-guard's client-routing rule answers with a warning.
+ */
+export function routingServices(): V1Service[] {
+  const overPods = (s: V1Service): V1Service => ({ ...s, spec: { ...s.spec, selector: { app: 'mongodb' } } });
+  return [
+    overPods(service('mongodb-headless', ROUTING_NAMESPACE)),
+    overPods(service('mongodb', ROUTING_NAMESPACE, '10.96.0.27')),
+  ];
+}
+
+/** examples/review-replica-set.json, in ROUTING_NAMESPACE. */
+function routingReview(): string {
+  const review = JSON.parse(
+    readFileSync(new URL('../examples/review-replica-set.json', import.meta.url), 'utf8'),
+  ) as { request: { namespace: string; object: { metadata: { namespace: string } } } };
+  review.request.namespace = ROUTING_NAMESPACE;
+  review.request.object.metadata.namespace = ROUTING_NAMESPACE;
+  return JSON.stringify(review);
+}
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
@@ -278,7 +308,7 @@ export function workloads(): Workload[] {
 
 /** One row of the CPU-per-review table: a body, the webhook it goes to, and the answer expected. */
 export interface CpuWorkload {
-  id: 'create-validate' | 'create-mutate' | 'plain' | 'scale' | 'service-delete' | 'malformed';
+  id: 'create-validate' | 'create-mutate' | 'plain' | 'scale' | 'service-delete' | 'malformed' | 'routing';
   label: string;
   path: '/validate' | '/mutate';
   body: string;
@@ -348,6 +378,7 @@ export function cpuWorkloads(list: Workload[] = workloads()): CpuWorkload[] {
   const scaleBody = JSON.stringify(scale);
   const deletionBody = JSON.stringify(deletion);
   const malformed = create.slice(0, Math.floor(create.length / 2));
+  const routing = routingReview();
   return [
     {
       id: 'create-validate',
@@ -395,6 +426,15 @@ export function cpuWorkloads(list: Workload[] = workloads()): CpuWorkload[] {
       // Fastify closes the connection after a body it cannot parse (content-type-parser.js: "the
       // client may send more data"), so each of these reviews opens a TLS connection: fewer of them.
       share: 0.2,
+    },
+    {
+      // Issue 21's regression workload: every look-up from the cache, the answer carries the
+      // client-routing warning.
+      id: 'routing',
+      label: `/validate review-replica-set.json + ClusterIP Service (${kb(routing)})`,
+      path: '/validate',
+      body: routing,
+      status: 200,
     },
   ];
 }

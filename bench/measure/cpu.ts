@@ -28,6 +28,7 @@ export async function cpuPerReview(
   const rows: CpuRow<CpuWorkload>[] = cpu.map((workload) => ({
     workload,
     rounds: { 'sts-guard': [], fastify: [], baseline: [], ...(servers.compare ? { compare: [] } : {}) },
+    rates: { 'sts-guard': [], fastify: [], baseline: [], ...(servers.compare ? { compare: [] } : {}) },
   }));
   for (let round = smoke ? 0 : -1; round < plan.cpuRounds; round++) {
     log(
@@ -50,7 +51,10 @@ export async function cpuPerReview(
           }),
         );
         checked(`CPU per review, ${kind} ${w.label}`, run.result);
-        if (round >= 0) row.rounds[kind]!.push((run.cpuSeconds / run.result.completed) * 1e6);
+        if (round >= 0) {
+          row.rounds[kind]!.push((run.cpuSeconds / run.result.completed) * 1e6);
+          row.rates![kind]!.push(run.result.reviewsPerSec);
+        }
       }
     }
   }

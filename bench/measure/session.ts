@@ -1,10 +1,11 @@
 /**
  * The long-lived servers the saturation, latency and CPU-per-review measurements share: sts-guard
  * (its answers recorded for the others to replay), the bare baseline, Fastify alone and, with
- * `--compare`, another build; each checked to answer every workload with the same bytes, then
- * warmed up.
+ * `--compare`, another build; the references checked to answer every workload with the same
+ * bytes, the other build to reach the same verdicts (bench/compare.ts), then all warmed up.
  */
 import { readFileSync } from 'node:fs';
+import { checkCompared } from '../compare.js';
 import { type LoadGenerator, on } from '../load-generator.js';
 import { log, PROFILE_DIR, plan, profile, SERVER_OPTIONS } from '../plan.js';
 import {
@@ -23,6 +24,8 @@ export interface Session {
   baseline: ServerProcess;
   fastify: ServerProcess;
   compare?: ServerProcess;
+  /** Which of the compared build's answers differ in bytes from this build's (same verdicts). */
+  compareDiffers: string[];
   /** Live look-ups the stand-in API server has answered so far, by resource (`services`, ...). */
   liveLookups(resource: string): number;
   stop(): Promise<void>;
@@ -68,6 +71,7 @@ export async function startSession(
   let baseline: ServerProcess | undefined;
   let fastify: ServerProcess | undefined;
   let compare: ServerProcess | undefined;
+  let compareDiffers: string[] = [];
   const stop = async () => {
     await stsGuard.stop();
     await baseline?.stop();
@@ -86,9 +90,9 @@ export async function startSession(
     fastify = await startServer('fastify', env, SERVER_OPTIONS, probe);
     await checkBaseline(env, fastify, list, cpu);
     if (compareEntryInUse()) {
-      // The other build must give the same answers, byte for byte, before its CPU is compared.
+      // The other build must reach the same verdicts before its CPU is compared.
       compare = await startServer('compare', env, SERVER_OPTIONS, probe);
-      await checkBaseline(env, compare, list, cpu);
+      compareDiffers = await checkCompared(env, compare, list, cpu);
     }
     log(`warming up the servers (${plan.warmupSec} s each)`);
     const mix = [...on('/mutate', list), ...on('/validate', list)];
@@ -111,6 +115,7 @@ export async function startSession(
     baseline,
     fastify,
     ...(compare ? { compare } : {}),
+    compareDiffers,
     // Services should come from the watch cache; each MongoDB CREATE's /mutate lists the
     // namespace's claims (initiation window).
     liveLookups: (resource) =>

@@ -57,6 +57,7 @@ t.test(
       String.raw`\/validate statefulsets\/scale 3→5`,
       String.raw`\/validate Service DELETE`,
       String.raw`\/validate malformed body`,
+      String.raw`\/validate review-replica-set\.json \+ ClusterIP Service`,
     ]) {
       const row = new RegExp(
         `^${workload} \\([\\d.]+ KB\\) +${cpuFigure} +${cpuFigure} +${cpuFigure} +[\\d.]+× +[\\d.]+×$`,
@@ -64,6 +65,16 @@ t.test(
       );
       t.match(stdout, row, `prints CPU per review for ${workload.replaceAll('\\', '')}`);
     }
+    t.match(
+      stdout,
+      /^workload +sts-guard +Fastify alone +bare node:https +sts-guard ÷ bare +Fastify ÷ bare$/m,
+      "prints the CPU rounds' throughput table",
+    );
+    t.match(
+      stdout,
+      /^\/validate review-replica-set\.json \+ ClusterIP Service \([\d.]+ KB\) +(\d+ \[\d+–\d+\] +){3}[\d.]+× +[\d.]+×$/m,
+      "prints the regression workload's throughput, paired to the bare server",
+    );
     t.notMatch(stdout, /PASS|MISS/, 'judges no target in smoke mode');
   },
 );

@@ -281,3 +281,39 @@ export async function runChainsaw(
   if (status !== 0 && fail === 0) fail = 1;
   return { status, pass, fail };
 }
+
+interface RegisteredWebhook {
+  name: string;
+  clientConfig: { url: string };
+  namespaceSelector?: unknown;
+}
+
+/**
+ * sts-guard's rendered registration (renderWebhooks' output) re-pointed at another webhook server:
+ * the same rules, matchConditions, failure policies and timeouts, StatefulSet webhooks only,
+ * named `<prefix>-<name>`, called for `namespace` alone. The e2e latency story and the peers bench
+ * set a bare webhook beside sts-guard this way.
+ */
+export function registrationFor(
+  webhooksYaml: string,
+  o: { prefix: string; fromUrl: string; toUrl: string; namespace: string },
+): string {
+  const configs = parseAllDocuments(webhooksYaml).map(
+    (d) => d.toJS() as KubernetesObject & { webhooks: RegisteredWebhook[] },
+  );
+  return configs
+    .map((config) => ({
+      ...config,
+      metadata: { name: `${o.prefix}-${config.metadata?.name}` },
+      webhooks: config.webhooks
+        .filter((w) => !w.name.startsWith('services.'))
+        .map((w) => ({
+          ...w,
+          name: `${o.prefix}-${w.name}`,
+          clientConfig: { ...w.clientConfig, url: w.clientConfig.url.replace(o.fromUrl, o.toUrl) },
+          namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': o.namespace } },
+        })),
+    }))
+    .map((o) => stringify(o))
+    .join('---\n');
+}
