@@ -9,13 +9,12 @@
  * - the bare webhook: bench/baseline-server.mjs (parse, fixed allow) under sts-guard's
  *   registration re-pointed at it (same rules, matchConditions and timeouts).
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { openSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:https';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
 import {
   type ControlPlane,
   kubeconfigYaml,
@@ -27,14 +26,13 @@ import {
   kubectl as kubectlAs,
   registrationFor,
   renderWebhooks,
+  serverCertificate,
 } from '../../test/e2e/support/setup.js';
 import { stsGuardGet } from '../../test/e2e/support/sts-guard.js';
 import { freePort } from '../../test/support/processes.js';
 import { repoRoot } from '../../test/support/repo.js';
 import { installPolicy, KYVERNO_WEBHOOKS, kyvernoBuild, startKyverno } from './kyverno.js';
 import { kyvernoPolicy } from './policy.js';
-
-const run = promisify(execFile);
 
 export type PeerName = 'sts-guard' | 'kyverno' | 'bare';
 export const PEERS: readonly PeerName[] = ['sts-guard', 'kyverno', 'bare'];
@@ -144,16 +142,7 @@ export async function startPeersCluster(dir: string, o: { stsGuardEntry: string 
     // sts-guard, as test/e2e/run.ts starts it, but its node process directly (CPU and RSS are
     // read from its /proc entry) with deploy/base's environment.
     await kubectl(['apply', '-k', join(repoRoot, 'deploy/common')]);
-    const certs = join(dir, 'certs');
-    await run('bash', [
-      join(repoRoot, 'certs/generate.sh'),
-      '--host',
-      '127.0.0.1',
-      '--host',
-      'localhost',
-      '--out',
-      certs,
-    ]);
+    const certs = await serverCertificate(dir);
     const token = (
       await kubectl(['create', 'token', 'sts-guard', '-n', 'sts-guard', '--duration=6h'])
     ).trim();

@@ -40,6 +40,7 @@ import {
   runChainsaw,
   runStories,
   say,
+  serverCertificate,
 } from './support/setup.js';
 import { type StsGuardProcess, startStsGuard, stopStsGuard } from './support/sts-guard.js';
 
@@ -126,16 +127,7 @@ async function main(): Promise<number> {
     });
 
     // The serving certificate of the front (and of `npm start`): certs/generate.sh, as run.ts does.
-    const certs = join(dir, 'certs');
-    await run('bash', [
-      join(repoRoot, 'certs/generate.sh'),
-      '--host',
-      '127.0.0.1',
-      '--host',
-      'localhost',
-      '--out',
-      certs,
-    ]);
+    const certs = await serverCertificate(dir);
 
     // Step 3: the function (memory 512 MB, timeout 10 s, KUBECONFIG, LOOKUP_TIMEOUT_MS, LOG_LEVEL).
     fn = await startLambdaFunction({

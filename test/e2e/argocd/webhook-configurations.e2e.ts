@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { parseAllDocuments, stringify } from 'yaml';
 import { freshNamespace, kubectl, kubectlOk, scenario } from '../support/env.js';
+import { endpointConfigMap } from '../support/setup.js';
 import { renderArgoCdBundle } from './support/bundle.js';
 import { ARGOCD_NAMESPACE } from './support/components.js';
 import {
@@ -32,7 +33,7 @@ const REFRESHES = 4;
 
 t.before(async () => {
   await resetToTested(repo);
-  // The registration the suite applied (support/webhooks.ts), as a kustomization in Git.
+  // The registration the suite applied (renderWebhooks in support/setup.ts), as a kustomization in Git.
   const dir = join(repo.work, PATH);
   await mkdir(dir, { recursive: true });
   const caBundle = Buffer.from(await readFile(state.stsGuard.caFile, 'utf8')).toString('base64');
@@ -55,15 +56,7 @@ t.before(async () => {
       ],
     }),
   );
-  await writeFile(
-    join(dir, 'endpoint.yaml'),
-    stringify({
-      apiVersion: 'v1',
-      kind: 'ConfigMap',
-      metadata: { name: 'sts-guard-endpoint', annotations: { 'config.kubernetes.io/local-config': 'true' } },
-      data: { host: `127.0.0.1:${state.stsGuardPort}` },
-    }),
-  );
+  await writeFile(join(dir, 'endpoint.yaml'), endpointConfigMap(`127.0.0.1:${state.stsGuardPort}`));
   await git(repo.work, ['add', PATH]);
   await git(repo.work, ['commit', '--quiet', '-m', "sts-guard's webhook registration, for Argo CD"]);
   await git(repo.work, ['push', '--quiet', 'origin', 'HEAD:main']);

@@ -106,6 +106,35 @@ function withCaBundle(objects: WebhookConfiguration[], caPem: string): string {
 }
 
 /**
+ * The serving certificate of a test server, from the script users run (certs/generate.sh):
+ * 127.0.0.1 for the API server, localhost for the suite's own requests (they send SNI
+ * localhost). Returns the directory holding ca.crt, tls.crt and tls.key.
+ */
+export async function serverCertificate(dir: string): Promise<string> {
+  const certs = join(dir, 'certs');
+  await run('bash', [
+    repoPath('certs/generate.sh'),
+    '--host',
+    '127.0.0.1',
+    '--host',
+    'localhost',
+    '--out',
+    certs,
+  ]);
+  return certs;
+}
+
+/** The url-registration component's endpoint: the ConfigMap a user writes as endpoint.yaml. */
+export function endpointConfigMap(host: string): string {
+  return stringify({
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: 'sts-guard-endpoint', annotations: { 'config.kubernetes.io/local-config': 'true' } },
+    data: { host },
+  });
+}
+
+/**
  * deploy/'s webhook configurations, pointed at this sts-guard: the same files through the
  * url-registration component (clientConfig.url) plus the caBundle of the certificate it serves.
  */
@@ -127,15 +156,7 @@ export async function renderWebhooks(
       components: [from('deploy/serverless/components/url-registration')],
     }),
   );
-  await writeFile(
-    join(kustomization, 'endpoint.yaml'),
-    stringify({
-      apiVersion: 'v1',
-      kind: 'ConfigMap',
-      metadata: { name: 'sts-guard-endpoint', annotations: { 'config.kubernetes.io/local-config': 'true' } },
-      data: { host },
-    }),
-  );
+  await writeFile(join(kustomization, 'endpoint.yaml'), endpointConfigMap(host));
   const { stdout } = await run(join(binDir, 'kustomize'), ['build', kustomization]);
   return withCaBundle(
     parseAllDocuments(stdout).map((d) => d.toJS() as WebhookConfiguration),

@@ -5,20 +5,23 @@
  * as its ServiceAccount and registered with deploy/webhooks. `npm run bench:latency` starts the
  * same stack.
  */
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { promisify } from 'node:util';
 import { freePort } from '../../support/processes.js';
 import { repoPath } from '../../support/repo.js';
 import { type ControlPlane, kubeconfigYaml, startControlPlane } from './control-plane.js';
 import { type E2eState, kubectlOk } from './env.js';
-import { clusterKubectl, controlPlaneBinaries, machineKubectl, renderWebhooks, say } from './setup.js';
+import {
+  clusterKubectl,
+  controlPlaneBinaries,
+  machineKubectl,
+  renderWebhooks,
+  say,
+  serverCertificate,
+} from './setup.js';
 import { type StsGuardProcess, startStsGuard, stopStsGuard } from './sts-guard.js';
-
-const run = promisify(execFile);
 
 export { say };
 
@@ -63,18 +66,8 @@ export async function startE2eStack(): Promise<E2eStack> {
 
     // sts-guard's namespace, ServiceAccount and RBAC exactly as deploy/ ships them.
     await kubectlOk(admin, ['apply', '-k', repoPath('deploy/common')]);
-    // Its serving certificate from the script users run (certs/generate.sh): 127.0.0.1 for the
-    // API server, localhost for the suite's own requests (they send SNI localhost).
-    const certs = join(dir, 'certs');
-    await run('bash', [
-      repoPath('certs/generate.sh'),
-      '--host',
-      '127.0.0.1',
-      '--host',
-      'localhost',
-      '--out',
-      certs,
-    ]);
+    // Its serving certificate from the script users run (certs/generate.sh).
+    const certs = await serverCertificate(dir);
     // Credentials: the ServiceAccount's own token from the TokenRequest API, so every look-up in
     // the suite is made with exactly the RBAC deploy/ grants.
     const token = (
