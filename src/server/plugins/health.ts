@@ -12,14 +12,12 @@ declare module 'fastify' {
 async function health(app: FastifyInstance) {
   let draining = false;
   app.decorate('startDraining', () => {
-    if (draining) return;
     draining = true;
-    // While draining, every answer asks kept-alive clients to reconnect, which lands them on a
-    // ready replica. Set on the response before Fastify handles the request, and only from now on:
-    // an onSend hook doing it ran on every review of the process's life (bench/README.md, issue 21).
-    app.server.prependListener('request', (_request, response) => {
-      response.setHeader('connection', 'close');
-    });
+  });
+  // While draining, every answer asks kept-alive clients to reconnect, which lands them on a ready replica.
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (draining) reply.header('connection', 'close');
+    done(null, payload);
   });
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) =>
