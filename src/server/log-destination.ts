@@ -1,3 +1,4 @@
+import { writeSync } from 'node:fs';
 import { pino } from 'pino';
 
 export interface BatchedDestination extends pino.DestinationStream {
@@ -30,16 +31,32 @@ export function batchedDestination(options: {
     const batch = lines.join('');
     lines = [];
     held = 0;
-    sink.write(batch);
+    try {
+      sink.write(batch);
+    } catch {
+      // pino ends its destination when the event loop empties (beforeExit), and sonic-boom then
+      // refuses writes: a line logged after that is written directly, as best it can be, as the
+      // process is exiting.
+      try {
+        writeSync(options.fd, batch);
+      } catch {}
+    }
   };
   const timer = setInterval(handOver, options.flushIntervalMs);
   timer.unref();
-  process.once('exit', handOver);
+  // Before pino's own handlers (registered with the sink above), which flush and end the sink;
+  // once exiting, a line (from an exit handler registered after this one) is written at once.
+  let exiting = false;
+  process.prependListener('beforeExit', handOver);
+  process.prependListener('exit', () => {
+    exiting = true;
+    handOver();
+  });
   return {
     write(line: string) {
       lines.push(line);
       held += line.length;
-      if (held >= options.minLength) handOver();
+      if (held >= options.minLength || exiting) handOver();
     },
     flush(done) {
       handOver();

@@ -38,6 +38,19 @@ t.test('the lines held when the process exits are written, in order', async (t) 
   );
 });
 
+t.test('the event loop empties: every line is written and the process exits 0', async (t) => {
+  // pino ends its destination on beforeExit; a line logged then (as closeWithGrace logs while the
+  // server closes) and one logged on exit must still be written, and nothing may throw.
+  const { chunks, code } = await run(
+    `log.info('first'); process.on('beforeExit', () => log.info('before exit')); process.on('exit', () => log.info('on exit'));`,
+  );
+  t.equal(code, 0);
+  t.same(
+    lines(chunks).map((l) => l.msg),
+    ['first', 'before exit', 'on exit'],
+  );
+});
+
 t.test('a quiet process: a line shows up within the flush interval, not at exit', async (t) => {
   const { chunks } = await run(`log.info('alone'); setTimeout(() => log.info('later'), 1500);`);
   t.same(
