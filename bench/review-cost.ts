@@ -18,7 +18,7 @@
  * `git archive <commit> | tar -x -C <dir>`, with node_modules linked); `VAR=value` are settings
  * for that tree's loadConfig, e.g. `.:RULE_CLIENT_ROUTING=off` for this tree with a rule off.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, openSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { median } from './stats.js';
@@ -116,11 +116,16 @@ async function load(spec: string): Promise<Build> {
     }>('src/server/app.ts');
     const { pino } = await import('pino');
     const config = loadConfig(env) as { policy: unknown; logLevel?: string; bodyLimitBytes?: number };
-    // As main.ts makes it, writing where the bench sends servers' stdout.
-    const logger = pino(
-      { level: config.logLevel ?? 'info', base: { service: 'sts-guard' } },
-      pino.destination({ dest: '/dev/null', minLength: 4096, sync: true }),
-    );
+    // As the tree's main.ts makes it, writing where the bench sends servers' stdout: its own
+    // batching destination since issue 21 (src/server/log-destination.ts), pino's before.
+    const destination = existsSync(resolve(root, 'src/server/log-destination.ts'))
+      ? (
+          await module<{
+            batchedDestination(options: object): { write(line: string): void };
+          }>('src/server/log-destination.ts')
+        ).batchedDestination({ fd: openSync('/dev/null', 'w'), minLength: 4096, flushIntervalMs: 250 })
+      : pino.destination({ dest: '/dev/null', minLength: 4096, sync: true });
+    const logger = pino({ level: config.logLevel ?? 'info', base: { service: 'sts-guard' } }, destination);
     const app = await buildApp({ ...context, bodyLimitBytes: config.bodyLimitBytes ?? 1048576, logger });
     await app.ready();
     return {

@@ -93,7 +93,16 @@ function replicatedListed(
   return replicated(statefulSet, target, server);
 }
 
-/** The warning for one Service over one replicated StatefulSet, with both ways to connect. */
+/** Warnings by everything their text depends on (`routingFinding`); bounded whatever reviews carry. */
+const warningsByKey = new Map<string, string>();
+const REMEMBERED_WARNINGS = 256;
+
+/**
+ * The warning for one Service over one replicated StatefulSet, with both ways to connect.
+ * Remembered: every review of the same set over the same Service repeats the same ~900
+ * characters (a seed list naming each member, two URIs), and building them was half of the
+ * review path's cost on that workload (bench/README.md, issue 21).
+ */
 function routingFinding(
   service: V1Service,
   database: ReplicatedDatabase,
@@ -104,8 +113,34 @@ function routingFinding(
   const { statefulSet, target, replicaSetName, port } = database;
   const sts = statefulSet.metadata?.name ?? '(unnamed)';
   const headless = statefulSet.spec?.serviceName || `${sts}-headless`;
-  const srvDomain = `${headless}.${namespace}.svc.${settings.clusterDomain}`;
   const replicas = desiredReplicas(statefulSet);
+  // JSON of the parts, so no two different sets of parts share a key whatever characters they hold.
+  const key = JSON.stringify([
+    target.engine.id,
+    namespace,
+    service.metadata?.name,
+    sts,
+    headless,
+    settings.clusterDomain,
+    replicas,
+    replicaSetName,
+    port,
+  ]);
+  const known = warningsByKey.get(key);
+  if (known !== undefined) return known;
+  if (warningsByKey.size >= REMEMBERED_WARNINGS) warningsByKey.clear();
+  const warning = routingWarning(service, database, { namespace, sts, headless, replicas, settings });
+  warningsByKey.set(key, warning);
+  return warning;
+}
+
+function routingWarning(
+  service: V1Service,
+  { target, replicaSetName, port }: ReplicatedDatabase,
+  where: { namespace: string; sts: string; headless: string; replicas: number; settings: PolicySettings },
+): string {
+  const { namespace, sts, headless, replicas, settings } = where;
+  const srvDomain = `${headless}.${namespace}.svc.${settings.clusterDomain}`;
   const members = Array.from({ length: Math.min(replicas, 7) }, (_, i) => `${sts}-${i}.${srvDomain}:${port}`);
   const words = target.engine.wording.clientRouting({ replicaSetName, members, srvDomain });
   return `Service "${namespace}/${service.metadata?.name}" [client-routing]: it load-balances over the pods of StatefulSet "${namespace}/${sts}" (${target.engine.displayName} replica set "${replicaSetName}", ${replicas} members), so a client connecting through it ${words.risk}. Fix: ${words.connect}. If only replica-set-aware clients use this Service as a seed (${words.seedClients}), annotate it ${CLIENT_ROUTING_ANNOTATION}=${SEED_ONLY}.`;

@@ -70,6 +70,38 @@ t.test('no warning where clients cannot land on a SECONDARY by accident', async 
   );
 });
 
+t.test(
+  'each warning names the set as it is now, though the same set and Service repeat the same text',
+  async (t) => {
+    // The text is remembered per set and Service (it is the same ~900 characters on every review
+    // of them): any change to what it says must give the new text, never the remembered one.
+    const warning = (object = clusterIp(), s = settings, sts = replicaSet()) => {
+      const [only] = created(object, s, [sts]).warnings;
+      return only ?? '';
+    };
+    const three = warning();
+    t.equal(warning(), three, 'the same set and Service: the same warning');
+    const five = warning(clusterIp(), settings, replicaSet({ replicas: 5 }));
+    t.match(five, '5 members');
+    t.match(five, 'mongodb-4.mongodb-headless.grade-submission.svc.cluster.local:27017');
+    t.notMatch(warning(), 'mongodb-3.', 'and back at 3 members, three are named');
+    t.match(warning(clusterIp('mongodb-rw')), 'Service "grade-submission/mongodb-rw"');
+    t.match(
+      warning(clusterIp(), { ...settings, clusterDomain: 'cluster.example' }),
+      'mongodb+srv://mongodb-headless.grade-submission.svc.cluster.example/',
+    );
+    t.match(
+      warning(clusterIp(), settings, replicaSet({ args: ['--replSet', 'rs1', '--bind_ip_all'] })),
+      '?replicaSet=rs1',
+    );
+    t.match(
+      warning(clusterIp(), settings, replicaSet({ args: ['--replSet', 'rs0', '--port', '27018'] })),
+      'mongodb-0.mongodb-headless.grade-submission.svc.cluster.local:27018',
+    );
+    t.equal(warning(), three);
+  },
+);
+
 t.test('RULE_CLIENT_ROUTING=enforce denies the Service', async (t) => {
   const decision = created(clusterIp(), {
     ...settings,

@@ -1,4 +1,5 @@
 import { mkdtemp } from 'node:fs/promises';
+import { Agent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -222,6 +223,37 @@ t.test('GET /healthz and /readyz answer; readyz turns 503 while draining', async
   drainingApp.startDraining();
   t.equal((await drainingApp.inject({ method: 'GET', url: '/readyz' })).statusCode, 503);
   await drainingApp.close();
+});
+
+t.test('while draining, every answer asks the kept-alive client to reconnect elsewhere', async (t) => {
+  const drainingApp = await buildApp({
+    settings: defaultSettings(),
+    services,
+    bodyLimitBytes: 1024 * 1024,
+    logger,
+    https: { key: certificate.key, cert: certificate.cert },
+  });
+  t.teardown(() => drainingApp.close());
+  const at = await drainingApp.listen({ port: 0, host: '127.0.0.1' });
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  t.teardown(() => agent.destroy());
+  const review = () =>
+    httpsRequest(`${at}/validate`, {
+      body: JSON.stringify(admissionReview({ object: replicaSet() })),
+      ca: certificate.cert,
+      agent,
+    });
+  const before = await review();
+  t.equal(before.statusCode, 200);
+  t.not(before.headers.connection, 'close', 'kept alive while ready');
+  drainingApp.startDraining();
+  drainingApp.startDraining();
+  const drained = await review();
+  t.equal(drained.statusCode, 200, 'still answered');
+  t.equal(drained.headers.connection, 'close');
+  const ready = await httpsRequest(`${at}/readyz`, { method: 'GET', ca: certificate.cert, agent });
+  t.equal(ready.statusCode, 503);
+  t.equal(ready.headers.connection, 'close');
 });
 
 t.test('logs one JSON line per review with uid, object, decision and duration, not the object', async (t) => {

@@ -10,7 +10,13 @@ export interface HttpsAnswer {
 /** A real HTTPS request that trusts only `ca`, as kube-apiserver trusts only the caBundle. */
 export function httpsRequest(
   url: string,
-  options: { method?: string; body?: string | Buffer; ca: string; headers?: Record<string, string> },
+  options: {
+    method?: string;
+    body?: string | Buffer;
+    ca: string;
+    headers?: Record<string, string>;
+    agent?: Agent;
+  },
 ): Promise<HttpsAnswer> {
   return new Promise((resolve, reject) => {
     const req = request(
@@ -18,6 +24,7 @@ export function httpsRequest(
       {
         method: options.method ?? 'POST',
         ca: options.ca,
+        ...(options.agent ? { agent: options.agent } : {}),
         headers: { 'content-type': 'application/json', ...options.headers },
       },
       (res) => {
