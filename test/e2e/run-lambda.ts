@@ -19,7 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { freePort } from '../support/processes.js';
 import { repoRoot } from '../support/repo.js';
-import { type ControlPlane, kubeconfigYaml, startControlPlane } from './support/control-plane.js';
+import { type ControlPlane, startControlPlane } from './support/control-plane.js';
 import { emulatorInvoke, type FunctionUrl, startFunctionUrl } from './support/function-url.js';
 import {
   FUNCTION_MEMORY_MB,
@@ -42,7 +42,7 @@ import {
   say,
   serverCertificate,
 } from './support/setup.js';
-import { type StsGuardProcess, startStsGuard, stopStsGuard } from './support/sts-guard.js';
+import { type StsGuardProcess, startStsGuardAs, stopStsGuard, stsGuardPort } from './support/sts-guard.js';
 
 const run = promisify(execFile);
 
@@ -165,22 +165,15 @@ async function main(): Promise<number> {
     const saToken = (
       await kubectl(kubectlPath, admin, ['create', 'token', 'sts-guard', '-n', 'sts-guard', '--duration=6h'])
     ).trim();
-    const saKubeconfig = join(dir, 'sts-guard.kubeconfig');
-    await writeFile(saKubeconfig, kubeconfigYaml(plane.server, plane.caFile, { token: saToken }));
-    const port = await freePort();
     say('starting sts-guard with `npm start` (the Deployment path, for the comparisons)');
-    stsGuard = await startStsGuard({
-      port,
-      caFile: join(certs, 'ca.crt'),
-      env: {
-        TLS_CERT_FILE: join(certs, 'tls.crt'),
-        TLS_KEY_FILE: join(certs, 'tls.key'),
-        KUBECONFIG: saKubeconfig,
-        SHUTDOWN_DRAIN_MS: '0',
-      },
-      logFile: join(dir, 'logs', 'sts-guard.log'),
-      build: process.env.STS_GUARD_E2E_NO_BUILD !== '1',
+    stsGuard = await startStsGuardAs({
+      token: saToken,
+      server: plane.server,
+      clusterCaFile: plane.caFile,
+      certs,
+      dir,
     });
+    const port = stsGuardPort(stsGuard);
 
     // Step 4: deploy/serverless/webhook-url, pointed at the front.
     const webhooks = await renderWebhookUrl(

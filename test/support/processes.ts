@@ -13,6 +13,16 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/** Whether any process of the group led by `pid` (started with `detached: true`) is still there. */
+export function processGroupAlive(pid: number): boolean {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The last `lines` lines of a child process's log, for an error that says why it stopped. */
 export async function logTail(path: string, lines = 20): Promise<string> {
   const text = await readFile(path, 'utf8').catch(() => '(no log)');

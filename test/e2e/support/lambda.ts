@@ -19,6 +19,7 @@ import { existsSync, mkdirSync, openSync, readFileSync, rmdirSync, writeFileSync
 import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { processGroupAlive } from '../../support/processes.js';
 import { type E2eState, loadState } from './env.js';
 
 /** What docs/deploy.md prescribes for the function (step 3); STS_GUARD_E2E_LAMBDA_MEMORY_MB to try another size. */
@@ -174,23 +175,14 @@ export async function startLambdaFunction(spec: LambdaFunctionSpec): Promise<Lam
   return { pid, url: `http://127.0.0.1:${spec.port}`, limits, spec };
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(-pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Stops the emulator and the runtime (their process group), and removes their cgroups. */
 export async function stopLambdaFunction(fn: Pick<LambdaFunctionProcess, 'pid' | 'limits'>): Promise<void> {
-  if (alive(fn.pid)) {
+  if (processGroupAlive(fn.pid)) {
     process.kill(-fn.pid, 'SIGTERM');
     const deadline = Date.now() + 5_000;
-    while (alive(fn.pid) && Date.now() < deadline) await sleep(50);
-    if (alive(fn.pid)) process.kill(-fn.pid, 'SIGKILL');
-    while (alive(fn.pid)) await sleep(20);
+    while (processGroupAlive(fn.pid) && Date.now() < deadline) await sleep(50);
+    if (processGroupAlive(fn.pid)) process.kill(-fn.pid, 'SIGKILL');
+    while (processGroupAlive(fn.pid)) await sleep(20);
   }
   if ('cgroups' in fn.limits) removeCgroups(fn.limits.cgroups);
 }

@@ -9,9 +9,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { freePort } from '../../support/processes.js';
 import { repoPath } from '../../support/repo.js';
-import { type ControlPlane, kubeconfigYaml, startControlPlane } from './control-plane.js';
+import { type ControlPlane, startControlPlane } from './control-plane.js';
 import { type E2eState, kubectlOk } from './env.js';
 import {
   clusterKubectl,
@@ -21,7 +20,7 @@ import {
   say,
   serverCertificate,
 } from './setup.js';
-import { type StsGuardProcess, startStsGuard, stopStsGuard } from './sts-guard.js';
+import { type StsGuardProcess, startStsGuardAs, stopStsGuard, stsGuardPort } from './sts-guard.js';
 
 export { say };
 
@@ -73,25 +72,17 @@ export async function startE2eStack(): Promise<E2eStack> {
     const token = (
       await kubectlOk(admin, ['create', 'token', 'sts-guard', '-n', 'sts-guard', '--duration=6h'])
     ).trim();
-    const saKubeconfig = join(dir, 'sts-guard.kubeconfig');
-    await writeFile(saKubeconfig, kubeconfigYaml(plane.server, plane.caFile, { token }));
-
-    const port = await freePort();
     say('starting sts-guard with `npm start`');
-    stsGuard = await startStsGuard({
-      port,
-      caFile: join(certs, 'ca.crt'),
-      env: {
-        TLS_CERT_FILE: join(certs, 'tls.crt'),
-        TLS_KEY_FILE: join(certs, 'tls.key'),
-        KUBECONFIG: saKubeconfig,
-        SHUTDOWN_DRAIN_MS: '0',
-        // Where deploy/ mounts the sts-guard-exceptions ConfigMap; absent until a story writes it.
-        EXCEPTIONS_FILE: join(dir, 'exceptions', 'exceptions.yaml'),
-      },
-      logFile: join(dir, 'logs', 'sts-guard.log'),
-      build: process.env.STS_GUARD_E2E_NO_BUILD !== '1',
+    stsGuard = await startStsGuardAs({
+      token,
+      server: plane.server,
+      clusterCaFile: plane.caFile,
+      certs,
+      dir,
+      // Where deploy/ mounts the sts-guard-exceptions ConfigMap; absent until a story writes it.
+      env: { EXCEPTIONS_FILE: join(dir, 'exceptions', 'exceptions.yaml') },
     });
+    const port = stsGuardPort(stsGuard);
     say(`sts-guard ready at ${stsGuard.url}`);
 
     const webhooks = await renderWebhooks(

@@ -1,10 +1,12 @@
 import { spawn } from 'node:child_process';
 import { openSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { httpsCall } from '../../support/https.js';
-import { logTail } from '../../support/processes.js';
+import { freePort, logTail, processGroupAlive } from '../../support/processes.js';
 import { repoRoot } from '../../support/repo.js';
+import { kubeconfigYaml } from './control-plane.js';
 
 /** How the e2e suite runs sts-guard: the README's `npm start`, with a real serving certificate. */
 export interface StsGuardProcess {
@@ -60,21 +62,48 @@ export async function startStsGuard(options: {
   throw new Error(`sts-guard did not become ready:\n${await logTail(options.logFile)}`);
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(-pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+/**
+ * `npm start` as deploy/ runs it, on a free port: the serving certificate from certs/generate.sh
+ * (in `certs`) and a kubeconfig holding only the ServiceAccount's `token` (from the TokenRequest
+ * API), so every look-up is made with exactly the RBAC deploy/ grants. Logs go to `<dir>/logs`.
+ */
+export async function startStsGuardAs(options: {
+  token: string;
+  server: string;
+  clusterCaFile: string;
+  certs: string;
+  dir: string;
+  env?: Record<string, string>;
+}): Promise<StsGuardProcess> {
+  const kubeconfig = join(options.dir, 'sts-guard.kubeconfig');
+  await writeFile(
+    kubeconfig,
+    kubeconfigYaml(options.server, options.clusterCaFile, { token: options.token }),
+  );
+  return startStsGuard({
+    port: await freePort(),
+    caFile: join(options.certs, 'ca.crt'),
+    env: {
+      TLS_CERT_FILE: join(options.certs, 'tls.crt'),
+      TLS_KEY_FILE: join(options.certs, 'tls.key'),
+      KUBECONFIG: kubeconfig,
+      SHUTDOWN_DRAIN_MS: '0',
+      ...options.env,
+    },
+    logFile: join(options.dir, 'logs', 'sts-guard.log'),
+    build: process.env.STS_GUARD_E2E_NO_BUILD !== '1',
+  });
 }
+
+/** The port of a started sts-guard (its url is https://127.0.0.1:<port>). */
+export const stsGuardPort = (stsGuard: StsGuardProcess) => Number(new URL(stsGuard.url).port);
 
 /** SIGTERM to the whole group, then SIGKILL after `graceMs`; resolves once it is gone. */
 export async function stopStsGuard(pid: number, graceMs = 15_000): Promise<void> {
-  if (!alive(pid)) return;
+  if (!processGroupAlive(pid)) return;
   process.kill(-pid, 'SIGTERM');
   const deadline = Date.now() + graceMs;
-  while (alive(pid) && Date.now() < deadline) await sleep(100);
-  if (alive(pid)) process.kill(-pid, 'SIGKILL');
-  while (alive(pid)) await sleep(50);
+  while (processGroupAlive(pid) && Date.now() < deadline) await sleep(100);
+  if (processGroupAlive(pid)) process.kill(-pid, 'SIGKILL');
+  while (processGroupAlive(pid)) await sleep(50);
 }
