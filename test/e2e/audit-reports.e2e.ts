@@ -11,11 +11,11 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
+import { processAlive } from '../support/processes.js';
 import { repoPath } from '../support/repo.js';
 import { eventually } from '../support/wait.js';
 import {
   type AuditProcess,
-  alive,
   applyAuditRbac,
   auditCli,
   auditGet,
@@ -164,7 +164,7 @@ t.test('with neither report CRD: one log line, metrics only, nothing crashes', a
   // Discovery runs every 2 s here: three more rounds find nothing new to say.
   await sleep(6_000);
   t.equal(logLines(started, 'neither openreports.io/v1alpha1').length, 1, 'said once in the log');
-  t.ok(alive(started.pid), 'still running');
+  t.ok(processAlive(started.pid), 'still running');
   t.equal((await auditGet(started, '/readyz')).status, 200, 'and ready');
 });
 
@@ -386,7 +386,7 @@ t.test(
     t.ok(await reportWhen(REPORT, NS.routing, service, 'written', () => true), 'the Service has a report');
     // With the audit stopped, only the garbage collector can remove them.
     if (audit) await stopAudit(audit);
-    t.notOk(audit && alive(audit.pid), 'the audit is not running');
+    t.notOk(audit && processAlive(audit.pid), 'the audit is not running');
     audit = undefined;
     await kubectlOk(state, ['delete', 'statefulset', 'mongodb', '-n', NS.routing]);
     await kubectlOk(state, ['delete', 'service', 'mongodb', '-n', NS.routing]);

@@ -13,15 +13,18 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** Whether any process of the group led by `pid` (started with `detached: true`) is still there. */
-export function processGroupAlive(pid: number): boolean {
+/** Whether process `pid` is still there (signal 0 checks without sending anything). */
+export function processAlive(pid: number): boolean {
   try {
-    process.kill(-pid, 0);
+    process.kill(pid, 0);
     return true;
   } catch {
     return false;
   }
 }
+
+/** Whether any process of the group led by `pid` (started with `detached: true`) is still there. */
+export const processGroupAlive = (pid: number): boolean => processAlive(-pid);
 
 /** The last `lines` lines of a child process's log, for an error that says why it stopped. */
 export async function logTail(path: string, lines = 20): Promise<string> {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
-import { freePort } from '../../support/processes.js';
+import { freePort, processAlive } from '../../support/processes.js';
 import { repoPath, repoRoot } from '../../support/repo.js';
 import { eventually } from '../../support/wait.js';
 import { kubeconfigYaml } from './control-plane.js';
@@ -153,22 +153,13 @@ export async function startAudit(
   return started;
 }
 
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Sends `signal` and waits until the process is gone. */
 export async function stopAudit(p: AuditProcess, signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
-  if (!alive(p.pid)) return;
+  if (!processAlive(p.pid)) return;
   process.kill(p.pid, signal);
   const deadline = Date.now() + 20_000;
-  while (alive(p.pid) && Date.now() < deadline) await sleep(50);
-  if (alive(p.pid)) process.kill(p.pid, 'SIGKILL');
+  while (processAlive(p.pid) && Date.now() < deadline) await sleep(50);
+  if (processAlive(p.pid)) process.kill(p.pid, 'SIGKILL');
 }
 
 export async function auditMetrics(p: AuditProcess): Promise<string> {
