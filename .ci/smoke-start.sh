@@ -7,9 +7,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 port=${PORT:-8443}
 log=$(mktemp)
-PORT=$port npm start >"$log" 2>&1 &
+# Its own process group: npm runs the server through a shell and does not pass SIGTERM on, so
+# killing npm alone left `node dist/bundle/server.mjs` holding the port after the smoke.
+PORT=$port setsid npm start >"$log" 2>&1 &
 pid=$!
-stop() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
+stop() {
+  kill -TERM -- "-$pid" 2>/dev/null || true
+  for _ in $(seq 1 30); do kill -0 -- "-$pid" 2>/dev/null || break; sleep 1; done
+  kill -KILL -- "-$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
 trap stop EXIT
 for _ in $(seq 1 120); do
   if [ -f certs/dev/tls.crt ] && curl -sf --cacert certs/dev/tls.crt "https://localhost:$port/healthz" >/dev/null 2>&1; then
