@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** A loopback port that was free a moment ago, for a server that cannot report the one it got. */
 export async function freePort(): Promise<number> {
@@ -23,8 +24,29 @@ export function processAlive(pid: number): boolean {
   }
 }
 
-/** Whether any process of the group led by `pid` (started with `detached: true`) is still there. */
-export const processGroupAlive = (pid: number): boolean => processAlive(-pid);
+/**
+ * Sends `signal` to `target` (a pid, or a negated pid for the whole process group of a child started
+ * with `detached: true`), SIGKILL after `graceMs`, and resolves once nothing of it is left.
+ */
+export async function stopProcess(
+  target: number,
+  options: { graceMs: number; signal?: NodeJS.Signals; pollMs?: number },
+): Promise<void> {
+  const { graceMs, signal = 'SIGTERM', pollMs = 50 } = options;
+  const send = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(target, sig);
+    } catch {
+      // Gone between the check and the signal.
+    }
+  };
+  if (!processAlive(target)) return;
+  send(signal);
+  const deadline = Date.now() + graceMs;
+  while (processAlive(target) && Date.now() < deadline) await sleep(pollMs);
+  if (processAlive(target)) send('SIGKILL');
+  while (processAlive(target)) await sleep(pollMs);
+}
 
 /** The last `lines` lines of a child process's log, for an error that says why it stopped. */
 export async function logTail(path: string, lines = 20): Promise<string> {

@@ -3,10 +3,9 @@ import { openSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
-import { freePort, processAlive } from '../../support/processes.js';
+import { freePort, stopProcess } from '../../support/processes.js';
 import { repoPath, repoRoot } from '../../support/repo.js';
 import { eventually } from '../../support/wait.js';
 import { kubeconfigYaml } from './control-plane.js';
@@ -155,11 +154,7 @@ export async function startAudit(
 
 /** Sends `signal` and waits until the process is gone. */
 export async function stopAudit(p: AuditProcess, signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
-  if (!processAlive(p.pid)) return;
-  process.kill(p.pid, signal);
-  const deadline = Date.now() + 20_000;
-  while (processAlive(p.pid) && Date.now() < deadline) await sleep(50);
-  if (processAlive(p.pid)) process.kill(p.pid, 'SIGKILL');
+  await stopProcess(p.pid, { graceMs: 20_000, signal });
 }
 
 export async function auditMetrics(p: AuditProcess): Promise<string> {

@@ -19,7 +19,7 @@ import { existsSync, mkdirSync, openSync, readFileSync, rmdirSync, writeFileSync
 import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { processGroupAlive } from '../../support/processes.js';
+import { stopProcess } from '../../support/processes.js';
 import { type E2eState, loadState } from './env.js';
 
 /** What docs/deploy.md prescribes for the function (step 3); STS_GUARD_E2E_LAMBDA_MEMORY_MB to try another size. */
@@ -177,13 +177,7 @@ export async function startLambdaFunction(spec: LambdaFunctionSpec): Promise<Lam
 
 /** Stops the emulator and the runtime (their process group), and removes their cgroups. */
 export async function stopLambdaFunction(fn: Pick<LambdaFunctionProcess, 'pid' | 'limits'>): Promise<void> {
-  if (processGroupAlive(fn.pid)) {
-    process.kill(-fn.pid, 'SIGTERM');
-    const deadline = Date.now() + 5_000;
-    while (processGroupAlive(fn.pid) && Date.now() < deadline) await sleep(50);
-    if (processGroupAlive(fn.pid)) process.kill(-fn.pid, 'SIGKILL');
-    while (processGroupAlive(fn.pid)) await sleep(20);
-  }
+  await stopProcess(-fn.pid, { graceMs: 5_000 });
   if ('cgroups' in fn.limits) removeCgroups(fn.limits.cgroups);
 }
 

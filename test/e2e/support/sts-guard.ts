@@ -4,7 +4,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { httpsCall } from '../../support/https.js';
-import { freePort, logTail, processGroupAlive } from '../../support/processes.js';
+import { freePort, logTail, stopProcess } from '../../support/processes.js';
 import { repoRoot } from '../../support/repo.js';
 import { kubeconfigYaml } from './control-plane.js';
 
@@ -100,10 +100,5 @@ export const stsGuardPort = (stsGuard: StsGuardProcess) => Number(new URL(stsGua
 
 /** SIGTERM to the whole group, then SIGKILL after `graceMs`; resolves once it is gone. */
 export async function stopStsGuard(pid: number, graceMs = 15_000): Promise<void> {
-  if (!processGroupAlive(pid)) return;
-  process.kill(-pid, 'SIGTERM');
-  const deadline = Date.now() + graceMs;
-  while (processGroupAlive(pid) && Date.now() < deadline) await sleep(100);
-  if (processGroupAlive(pid)) process.kill(-pid, 'SIGKILL');
-  while (processGroupAlive(pid)) await sleep(50);
+  await stopProcess(-pid, { graceMs, pollMs: 100 });
 }
